@@ -1,0 +1,577 @@
+"""The one-hot family: the categorical law on one-hot vectors and its Gumbel-softmax relaxations.
+
+Every class takes exactly one of ``probs`` or ``logits`` (keyword), like NumPyro's
+``Categorical``, and computes with logits (``probs`` is a lazy property). Samples are drawn with
+one Gumbel variable per element of ``sample_shape + batch_shape + event_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax, random
+from jax.scipy.special import gammaln, logsumexp
+from jax.typing import ArrayLike
+from numpyro.distributions import constraints
+from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
+from numpyro.distributions.distribution import Distribution
+from numpyro.distributions.util import lazy_property, validate_sample
+
+from numpyro_relax.distributions.constraints import log_simplex, one_hot
+from numpyro_relax.distributions.util import (
+    as_float_array,
+    broadcast_batch,
+    check_positive,
+    is_concrete,
+    one_hot_argmax,
+    select_logits,
+    straight_through,
+)
+
+__all__ = [
+    "DecoupledStraightThroughGumbelSoftmax",
+    "ExpRelaxedOneHotCategorical",
+    "GeneralizedGumbelSoftmax",
+    "OneHotCategorical",
+    "RelaxedOneHotCategorical",
+    "RelaxedOneHotCategoricalStraightThrough",
+]
+
+
+def exp_concrete_log_density(y: ArrayLike, logits: ArrayLike, temperature: ArrayLike) -> jax.Array:
+    r"""ExpConcrete log density of Maddison et al. (2017) at ``y`` (logs of a simplex point).
+
+    .. math::
+        \log p(y) = \log (K-1)! + (K-1)\log\tau + \sum_k (\ell_k - \tau y_k)
+                    - K \operatorname{logsumexp}_k(\ell_k - \tau y_k).
+
+    It is invariant to shifts of the logits ``\ell``; ``temperature`` has the batch shape.
+    """
+    num_categories = jnp.shape(logits)[-1]
+    scores = logits - temperature[..., None] * y
+    return (
+        gammaln(num_categories)
+        + (num_categories - 1) * jnp.log(temperature)
+        + jnp.sum(scores, axis=-1)
+        - num_categories * logsumexp(scores, axis=-1)
+    )
+
+
+def gumbel_log_softmax(
+    key: jax.Array, logits: jax.Array, temperature: jax.Array, sample_shape: tuple[int, ...]
+) -> jax.Array:
+    """``log_softmax((logits + g) / temperature)`` with ``g`` i.i.d. Gumbel per element."""
+    shape = sample_shape + jnp.shape(logits)
+    g = random.gumbel(key, shape, dtype=jnp.result_type(logits))
+    return jax.nn.log_softmax((logits + g) / temperature[..., None], axis=-1)
+
+
+class _OneHotLogits(Distribution):
+    """Shared set-up: logits over the last axis, ``probs`` lazily, temperatures in the batch."""
+
+    pytree_data_fields = ("logits",)
+    _temperature_names: tuple[str, ...] = ()
+
+    def _setup(
+        self,
+        probs: ArrayLike | None,
+        logits: ArrayLike | None,
+        validate_args: bool | None,
+        *,
+        vectors: dict[str, jax.Array] | None = None,
+        scalar_event: bool = False,
+        **temperatures: ArrayLike,
+    ) -> None:
+        """Broadcast logits, temperatures and extra per-category ``vectors`` to one batch shape."""
+        name = type(self).__name__
+        logits, probs = select_logits(name, probs, logits)
+        vectors = vectors or {}
+        temps = {k: check_positive(name, k, v) for k, v in temperatures.items()}
+        batch_shape = broadcast_batch(
+            name,
+            **{k: jnp.shape(v) for k, v in temps.items()},
+            **{k: jnp.shape(v)[:-1] for k, v in vectors.items()},
+            logits=jnp.shape(logits)[:-1],
+        )
+        categories = jnp.shape(logits)[-1:]
+        self.logits = jnp.broadcast_to(logits, batch_shape + categories)
+        if probs is not None:
+            self.probs = jnp.broadcast_to(probs, batch_shape + categories)
+        for k, v in vectors.items():
+            setattr(self, k, jnp.broadcast_to(v, batch_shape + categories))
+        for k, v in temps.items():
+            setattr(self, k, jnp.broadcast_to(v, batch_shape))
+        event_shape = () if scalar_event else categories
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    @lazy_property
+    def probs(self) -> jax.Array:
+        return jax.nn.softmax(self.logits, axis=-1)
+
+    def _discrete_log_pmf(self, value: ArrayLike, logits: ArrayLike) -> jax.Array:
+        return jnp.sum(value * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
+class OneHotCategorical(_OneHotLogits):
+    r"""Categorical distribution over one-hot vectors of length ``K``.
+
+    The discrete law that the relaxations in this module approximate; NumPyro's ``Categorical``
+    returns integer indices instead. ``log p(x) = \sum_k x_k \log \pi_k``.
+
+    :param probs: event probabilities, shape ``batch_shape + (K,)``.
+    :param logits: unnormalised log probabilities, shape ``batch_shape + (K,)``.
+    """
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = one_hot
+    has_enumerate_support = True
+
+    def __init__(
+        self,
+        probs: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._setup(probs, logits, validate_args)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        idx = random.categorical(key, self.logits, shape=sample_shape + self.batch_shape)
+        return jax.nn.one_hot(idx, self.event_shape[-1], dtype=self.logits.dtype)
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        return self._discrete_log_pmf(value, self.logits)
+
+    def enumerate_support(self, expand: bool = True) -> jax.Array:
+        k = self.event_shape[-1]
+        values = jnp.eye(k, dtype=self.logits.dtype).reshape(
+            (k,) + (1,) * len(self.batch_shape) + (k,)
+        )
+        if expand:
+            values = jnp.broadcast_to(values, (k,) + self.batch_shape + (k,))
+        return values
+
+    @property
+    def mean(self) -> jax.Array:
+        return self.probs
+
+    @property
+    def variance(self) -> jax.Array:
+        return self.probs * (1 - self.probs)
+
+    @property
+    def mode(self) -> jax.Array:
+        return one_hot_argmax(self.logits)
+
+    def entropy(self) -> jax.Array:
+        logp = jax.nn.log_softmax(self.logits, axis=-1)
+        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+class ExpRelaxedOneHotCategorical(_OneHotLogits):
+    r"""ExpConcrete: the log of a Gumbel-softmax / Concrete sample (Maddison et al., 2017).
+
+    .. math::
+        y = \operatorname{log\_softmax}\big((\ell + g)/\tau\big), \qquad g_k \sim \mathrm{Gumbel}(0, 1),
+
+    .. math::
+        \log p(y) = \log (K-1)! + (K-1)\log\tau + \sum_k (\ell_k - \tau y_k)
+                    - K \operatorname{logsumexp}_k(\ell_k - \tau y_k).
+
+    This is the ExpConcrete density of the paper, the one TFP and PyTorch implement. It is a
+    density with respect to the measure :math:`dy_1\cdots dy_{K-1}/x_K` on the log-simplex
+    (:math:`x = e^y`), so it differs from the Lebesgue density of :math:`(y_1..y_{K-1})` by
+    :math:`-y_K`; the base measure cancels in a KL between two ExpConcretes, which is why the
+    paper recommends this form for ELBO terms at low temperature. Samples never underflow:
+    they stay finite logs even where the simplex point rounds to a vertex.
+
+    :param temperature: positive temperature :math:`\tau`, broadcastable to the batch shape.
+    :param probs: category probabilities (exactly one of ``probs``/``logits``).
+    :param logits: unnormalised log probabilities :math:`\ell`.
+
+    **References:**
+
+    1. *The Concrete Distribution: A Continuous Relaxation of Discrete Random Variables*,
+       C. J. Maddison, A. Mnih, Y. W. Teh (ICLR 2017), appendix B.
+    """
+
+    arg_constraints = {
+        "temperature": constraints.positive,
+        "probs": constraints.simplex,
+        "logits": constraints.real_vector,
+    }
+    pytree_data_fields = ("temperature", "logits")
+    reparametrized_params = ["temperature", "probs", "logits"]
+    support = log_simplex
+
+    def __init__(
+        self,
+        temperature: ArrayLike,
+        probs: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._setup(probs, logits, validate_args, temperature=temperature)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        return gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        return exp_concrete_log_density(value, self.logits, self.temperature)
+
+
+class RelaxedOneHotCategorical(ExpRelaxedOneHotCategorical):
+    r"""Gumbel-softmax / Concrete distribution on the simplex (Jang et al.; Maddison et al., 2017).
+
+    .. math::
+        x = \operatorname{softmax}\big((\ell + g)/\tau\big), \qquad g_k \sim \mathrm{Gumbel}(0, 1),
+
+    .. math::
+        p(x) = (K-1)!\,\tau^{K-1} \prod_k \frac{\pi_k x_k^{-\tau-1}}{\sum_j \pi_j x_j^{-\tau}},
+
+    a density with respect to Lebesgue measure on :math:`(x_1, \dots, x_{K-1})`. Computed as the
+    ExpConcrete density of :math:`y = \log x` minus :math:`\sum_k y_k`. The sample is computed
+    in log space and returned with ``y`` as an intermediate, so ``log_prob`` at a sample drawn
+    inside a NumPyro trace stays exact even where ``x`` rounds to a vertex in float32.
+
+    **References:**
+
+    1. *Categorical Reparameterization with Gumbel-Softmax*, E. Jang, S. Gu, B. Poole (ICLR 2017).
+    2. *The Concrete Distribution*, C. J. Maddison, A. Mnih, Y. W. Teh (ICLR 2017).
+    """
+
+    support = constraints.simplex
+
+    def sample_with_intermediates(
+        self, key: jax.Array, sample_shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, list[jax.Array]]:
+        y = gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
+        return jnp.exp(y), [y]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        return self.sample_with_intermediates(key, sample_shape)[0]
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike, intermediates: list | None = None) -> jax.Array:
+        y = intermediates[0] if intermediates else jnp.log(value)
+        return exp_concrete_log_density(y, self.logits, self.temperature) - jnp.sum(y, axis=-1)
+
+
+class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
+    r"""Straight-through Gumbel-softmax: one-hot forward, Gumbel-softmax gradient backward.
+
+    .. math::
+        z = \mathrm{onehot}(\arg\max_k (\ell_k + g_k)) + \big(x - \mathrm{sg}(x)\big),
+        \quad x = \operatorname{softmax}((\ell + g)/\tau).
+
+    The forward value is an exact one-hot sample of :math:`\mathrm{Cat}(\pi)` (the argmax of the
+    perturbed logits does not depend on :math:`\tau`); gradients flow through the relaxed
+    sample :math:`x`, a biased estimator. ``log_prob`` is the categorical pmf
+    :math:`\sum_k z_k \log\pi_k` of the discrete law the forward value follows, so the KL to a
+    :class:`OneHotCategorical` prior is exact. The support is declared as the simplex, not as a
+    discrete set: one-hot vectors lie on it, and SVI would refuse a discrete guide site.
+
+    **References:**
+
+    1. *Categorical Reparameterization with Gumbel-Softmax*, E. Jang, S. Gu, B. Poole (ICLR 2017).
+    """
+
+    def sample_with_intermediates(
+        self, key: jax.Array, sample_shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, list[jax.Array]]:
+        y = gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
+        return straight_through(one_hot_argmax(y), jnp.exp(y)), []
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike, intermediates: list | None = None) -> jax.Array:
+        return self._discrete_log_pmf(value, self.logits)
+
+    @property
+    def mean(self) -> jax.Array:
+        return self.probs
+
+    @property
+    def variance(self) -> jax.Array:
+        return self.probs * (1 - self.probs)
+
+
+class DecoupledStraightThroughGumbelSoftmax(_OneHotLogits):
+    r"""Straight-through Gumbel-softmax with decoupled forward and backward temperatures.
+
+    With one Gumbel vector :math:`g` per sample,
+
+    .. math::
+        h = \mathrm{onehot}\big(\arg\max_k (\ell_k/\tau_f + g_k)\big), \qquad
+        s = \operatorname{softmax}\big((\ell + \tau_f g)/\tau_b\big), \qquad
+        z = h + (s - \mathrm{sg}(s)).
+
+    The forward value is an exact sample of :math:`\mathrm{Cat}(\operatorname{softmax}(\ell/\tau_f))`:
+    :math:`\tau_f` sets how much the forward pass explores. The backward surrogate :math:`s` is a
+    softmax at temperature :math:`\tau_b` of the same perturbed scores (its argmax is always
+    :math:`h`), so :math:`\tau_b` sets how the gradient spreads over categories. With
+    :math:`\tau_f = 1` this is the straight-through Gumbel-softmax at temperature :math:`\tau_b`.
+    ``log_prob`` is the pmf of the forward law, :math:`\sum_k z_k \log\operatorname{softmax}(\ell/\tau_f)_k`.
+
+    **References:**
+
+    1. *Improving Discrete Optimisation Via Decoupled Straight-Through Gumbel-Softmax*,
+       R. Shah, M. Yan, M. C. Mozer, D. Liu (arXiv:2410.13331).
+    """
+
+    arg_constraints = {
+        "temperature_forward": constraints.positive,
+        "temperature_backward": constraints.positive,
+        "probs": constraints.simplex,
+        "logits": constraints.real_vector,
+    }
+    pytree_data_fields = ("temperature_forward", "temperature_backward", "logits")
+    reparametrized_params = ["temperature_forward", "temperature_backward", "probs", "logits"]
+    support = constraints.simplex
+
+    def __init__(
+        self,
+        temperature_forward: ArrayLike,
+        temperature_backward: ArrayLike,
+        probs: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._setup(
+            probs,
+            logits,
+            validate_args,
+            temperature_forward=temperature_forward,
+            temperature_backward=temperature_backward,
+        )
+
+    @property
+    def forward_logits(self) -> jax.Array:
+        """Logits of the forward law, ``logits / temperature_forward``."""
+        return self.logits / self.temperature_forward[..., None]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        shape = sample_shape + self.batch_shape + self.event_shape
+        g = random.gumbel(key, shape, dtype=self.logits.dtype)
+        scores = self.forward_logits + g
+        ratio = (self.temperature_forward / self.temperature_backward)[..., None]
+        soft = jax.nn.softmax(ratio * scores, axis=-1)
+        return straight_through(one_hot_argmax(scores), soft)
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        return self._discrete_log_pmf(value, self.forward_logits)
+
+    @property
+    def mean(self) -> jax.Array:
+        return jax.nn.softmax(self.forward_logits, axis=-1)
+
+    @property
+    def variance(self) -> jax.Array:
+        p = self.mean
+        return p * (1 - p)
+
+
+class GeneralizedGumbelSoftmax(_OneHotLogits):
+    r"""Generalized Gumbel-softmax: a relaxation of a discrete law on a finite set of values.
+
+    A discrete variable taking ``values[k]`` with probability :math:`\pi_k` is written
+    :math:`z = \sum_k w_k v_k` with :math:`w` one-hot; relaxing :math:`w` by Gumbel-softmax gives
+
+    .. math::
+        z = \sum_k w_k v_k, \qquad w = \operatorname{softmax}((\ell + g)/\tau)
+
+    (``hard=True``: :math:`w` is the straight-through one-hot, so :math:`z` is exactly one of the
+    values and gradients flow through the soft weights). The event is the scalar :math:`z`.
+
+    ``log_prob`` is the log-pmf of the discrete law, :math:`\log\sum_{k: v_k = z}\pi_k`: exact for
+    the hard samples. A relaxed value (``hard=False``) has no closed-form density, so
+    ``log_prob`` raises a ``ValueError`` for it (``nan`` under ``jit``); fit relaxed models with
+    ``TraceMeanField_ELBO``, which uses the exact KL between the two discrete laws registered in
+    :mod:`numpyro_relax.distributions.kl` (the paper's objective). :meth:`from_discrete` builds
+    the relaxation of a NumPyro discrete distribution truncated to mass ``1 - eta``.
+
+    :param values: the support points, shape ``batch_shape + (K,)`` (broadcastable).
+    :param temperature: positive temperature :math:`\tau`.
+    :param probs: probabilities of the values (exactly one of ``probs``/``logits``).
+    :param logits: unnormalised log probabilities of the values.
+    :param hard: straight-through forward values.
+
+    **References:**
+
+    1. *Generalized Gumbel-Softmax Gradient Estimator for Various Discrete Random Variables*,
+       W. Joo, D. Kim, S. Shin, I.-C. Moon (arXiv:2003.01847).
+    """
+
+    arg_constraints = {
+        "values": constraints.real_vector,
+        "temperature": constraints.positive,
+        "probs": constraints.simplex,
+        "logits": constraints.real_vector,
+    }
+    pytree_data_fields = ("values", "temperature", "logits")
+    pytree_aux_fields = ("hard",)
+    reparametrized_params = ["values", "temperature", "probs", "logits"]
+
+    def __init__(
+        self,
+        values: ArrayLike,
+        temperature: ArrayLike,
+        probs: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        hard: bool = False,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        name = type(self).__name__
+        values = as_float_array("values", values)
+        num = jnp.shape(select_logits(name, probs, logits)[0])[-1]
+        if values.ndim < 1 or values.shape[-1] != num:
+            raise ValueError(
+                f"{name}: `values` (shape {values.shape}) needs a last axis of {num} support "
+                f"points, one per entry of `{'probs' if probs is not None else 'logits'}`."
+            )
+        self.hard = bool(hard)
+        self._setup(
+            probs,
+            logits,
+            validate_args,
+            vectors={"values": values},
+            scalar_event=True,
+            temperature=temperature,
+        )
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self) -> constraints.Constraint:
+        return constraints.interval(jnp.min(self.values, -1), jnp.max(self.values, -1))
+
+    def sample_weights(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        """The (relaxed or straight-through) one-hot weights :math:`w` behind a sample."""
+        y = gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
+        soft = jnp.exp(y)
+        return straight_through(one_hot_argmax(y), soft) if self.hard else soft
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        return jnp.sum(self.sample_weights(key, sample_shape) * self.values, axis=-1)
+
+    @validate_sample
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        value = jnp.asarray(value)
+        match = self.values == value[..., None]
+        member = jnp.any(match, axis=-1)
+        if not self.hard and is_concrete(member) and not bool(jnp.all(member)):
+            raise ValueError(
+                "GeneralizedGumbelSoftmax(hard=False).log_prob: a relaxed value has no "
+                "closed-form density; log_prob is the pmf of the discrete law at one of `values`. "
+                "Use hard=True, or TraceMeanField_ELBO with the registered discrete KL."
+            )
+        logp = jax.nn.log_softmax(self.logits, axis=-1)
+        lp = logsumexp(jnp.where(match, logp, -jnp.inf), axis=-1)
+        return lp if self.hard else jnp.where(member, lp, jnp.nan)
+
+    @property
+    def mean(self) -> jax.Array:
+        return jnp.sum(self.probs * self.values, axis=-1)
+
+    @property
+    def variance(self) -> jax.Array:
+        return jnp.sum(self.probs * (self.values - self.mean[..., None]) ** 2, axis=-1)
+
+    @classmethod
+    def from_discrete(
+        cls,
+        dist: Distribution,
+        temperature: ArrayLike,
+        *,
+        eta: float = 1e-3,
+        hard: bool = False,
+        max_support: int = 100_000,
+        validate_args: bool | None = None,
+    ) -> GeneralizedGumbelSoftmax:
+        r"""Relax a NumPyro discrete distribution (e.g. ``Poisson``, ``Binomial``, ``Geometric``).
+
+        A finite support is enumerated; a non-negative integer support is truncated to
+        :math:`\{0, \dots, n\}` with :math:`n` the smallest integer whose CDF reaches
+        :math:`1-\eta` for every batch element, and the pmf is renormalised on it (Joo et al.,
+        section 3.2). Runs eagerly: the truncation point fixes the event size.
+        """
+        if not dist.support.is_discrete:
+            raise ValueError(f"from_discrete: `dist` must be discrete, got {type(dist).__name__}.")
+        if not 0 < eta < 1:
+            raise ValueError(f"from_discrete: `eta` must lie in (0, 1), got {eta}.")
+        batch_ndim = len(dist.batch_shape)
+        if dist.has_enumerate_support:
+            support = jnp.asarray(dist.enumerate_support(expand=False))
+            support = support.reshape((support.shape[0],) + (1,) * batch_ndim)
+        else:
+            if not all(is_concrete(leaf) for leaf in jax.tree_util.tree_leaves(dist)):
+                raise ValueError("from_discrete: `dist` must have concrete parameters (not jit).")
+            n = 16
+            log_target = math.log1p(-eta)
+            while True:
+                support = jnp.arange(n, dtype=jnp.result_type(float))
+                support = support.reshape((n,) + (1,) * batch_ndim)
+                log_mass = logsumexp(dist.log_prob(support), axis=0)
+                if bool(jnp.all(log_mass >= log_target)):
+                    reached = np.asarray(
+                        jnp.argmax(
+                            jnp.moveaxis(lax.cumlogsumexp(dist.log_prob(support), axis=0), 0, -1)
+                            >= log_target,
+                            axis=-1,
+                        )
+                    )
+                    support = support[: int(reached.max()) + 1]
+                    break
+                if n >= max_support:
+                    raise ValueError(
+                        f"from_discrete: mass 1 - eta not reached within {max_support} points."
+                    )
+                n = min(2 * n, max_support)
+        logits = jnp.moveaxis(dist.log_prob(support), 0, -1)
+        values = jnp.moveaxis(support, 0, -1).astype(logits.dtype)
+        return cls(values, temperature, logits=logits, hard=hard, validate_args=validate_args)
+
+
+def _vmap_over_logits(dist: Any, *, logits: Any = None, probs: Any = None, **others: Any):
+    return _default_vmap_over(dist, logits=logits if logits is not None else probs, **others)
+
+
+@vmap_over.register
+def _(dist: OneHotCategorical, probs=None, logits=None):
+    return _vmap_over_logits(dist, probs=probs, logits=logits)
+
+
+@vmap_over.register
+def _(dist: ExpRelaxedOneHotCategorical, temperature=None, probs=None, logits=None):
+    return _vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
+
+
+@vmap_over.register
+def _(
+    dist: DecoupledStraightThroughGumbelSoftmax,
+    temperature_forward=None,
+    temperature_backward=None,
+    probs=None,
+    logits=None,
+):
+    return _vmap_over_logits(
+        dist,
+        probs=probs,
+        logits=logits,
+        temperature_forward=temperature_forward,
+        temperature_backward=temperature_backward,
+    )
+
+
+@vmap_over.register
+def _(dist: GeneralizedGumbelSoftmax, values=None, temperature=None, probs=None, logits=None):
+    return _vmap_over_logits(
+        dist, probs=probs, logits=logits, values=values, temperature=temperature
+    )

@@ -1,0 +1,53 @@
+"""Exact KL divergences, registered for concrete pairs with ``kl_divergence.register``.
+
+Imported by :mod:`numpyro_relax.distributions` for its side effect. Only pairs with an exact
+closed form are registered; the straight-through classes count as the discrete law their forward
+value follows (their ``log_prob`` is that law's pmf), so their KL to a one-hot categorical is exact.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from numpyro.distributions.kl import kl_divergence
+
+from numpyro_relax.distributions.categorical import (
+    DecoupledStraightThroughGumbelSoftmax,
+    GeneralizedGumbelSoftmax,
+    OneHotCategorical,
+    RelaxedOneHotCategoricalStraightThrough,
+)
+from numpyro_relax.distributions.util import is_concrete
+
+
+def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
+    r""":math:`\sum_k p_k (\log p_k - \log q_k)` from logits, over the last axis."""
+    logp = jax.nn.log_softmax(logits_p, axis=-1)
+    logq = jax.nn.log_softmax(logits_q, axis=-1)
+    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+
+
+@kl_divergence.register(OneHotCategorical, OneHotCategorical)
+def _kl_onehot_onehot(p, q):
+    return categorical_kl(p.logits, q.logits)
+
+
+@kl_divergence.register(RelaxedOneHotCategoricalStraightThrough, OneHotCategorical)
+def _kl_st_onehot(p, q):
+    return categorical_kl(p.logits, q.logits)
+
+
+@kl_divergence.register(DecoupledStraightThroughGumbelSoftmax, OneHotCategorical)
+def _kl_decoupled_onehot(p, q):
+    return categorical_kl(p.forward_logits, q.logits)
+
+
+@kl_divergence.register(GeneralizedGumbelSoftmax, GeneralizedGumbelSoftmax)
+def _kl_gengs_gengs(p, q):
+    """KL between the two discrete laws on the same ``values`` (checked when concrete)."""
+    if p.values.shape[-1] != q.values.shape[-1]:
+        raise ValueError("kl_divergence(GeneralizedGumbelSoftmax, ...): `values` differ in size.")
+    if is_concrete(p.values) and is_concrete(q.values):
+        if not bool(jnp.all(p.values == q.values)):
+            raise ValueError("kl_divergence(GeneralizedGumbelSoftmax, ...): `values` differ.")
+    return categorical_kl(p.logits, q.logits)

@@ -1,0 +1,119 @@
+"""Shared helpers: parameter checks, logits/probs conversion, straight-through, stable logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values (not a tracer under ``jit``/``vmap``/``grad``)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def straight_through(hard: ArrayLike, soft: ArrayLike) -> jax.Array:
+    """Forward value ``hard``, gradient of ``soft``.
+
+    Computed as ``hard + (soft - stop_gradient(soft))``: the parentheses make the forward value
+    exactly ``hard`` in floating point (``(hard + soft) - soft`` gives 0.99999994 for 1 in float32).
+    """
+    return hard + (soft - lax.stop_gradient(soft))
+
+
+def finfo(x: ArrayLike) -> jnp.finfo:
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    return jnp.finfo(dtype)
+
+
+def clamp_probs(probs: ArrayLike) -> jax.Array:
+    """Clip probabilities into ``(tiny, 1 - eps)`` so that their logs stay finite."""
+    info = finfo(probs)
+    return jnp.clip(probs, info.tiny, 1.0 - info.eps)
+
+
+def probs_to_logits(probs: ArrayLike, is_binary: bool = False) -> jax.Array:
+    """Logits of ``probs``: ``log p`` for a categorical vector, ``log p - log1p(-p)`` if binary."""
+    probs = jnp.asarray(probs)
+    if not jnp.issubdtype(probs.dtype, jnp.floating):
+        probs = probs.astype(jnp.result_type(float))
+    p = clamp_probs(probs)
+    if is_binary:
+        return jnp.log(p) - jnp.log1p(-p)
+    return jnp.log(p)
+
+
+def as_float_array(name: str, value: ArrayLike) -> jax.Array:
+    """``value`` as a floating JAX array; a clear ``ValueError`` naming ``name`` otherwise."""
+    try:
+        arr = jnp.asarray(value)
+    except TypeError as e:  # pragma: no cover - message path
+        raise ValueError(f"`{name}` must be an array of numbers, got {type(value)!r}") from e
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def select_logits(
+    dist_name: str, probs: ArrayLike | None, logits: ArrayLike | None, *, is_binary: bool = False
+) -> tuple[jax.Array, jax.Array | None]:
+    """Check that exactly one of ``probs``/``logits`` is given and return ``(logits, probs)``.
+
+    ``probs`` is returned (as an array) only when it was the argument given, so that
+    ``validate_args`` can check it; the logits are what the distribution computes with.
+    """
+    if (probs is None) == (logits is None):
+        raise ValueError(
+            f"{dist_name}: pass exactly one of `probs` or `logits` "
+            f"(got {'both' if probs is not None else 'neither'})."
+        )
+    min_ndim = 0 if is_binary else 1
+    if probs is not None:
+        probs = as_float_array("probs", probs)
+        if probs.ndim < min_ndim:
+            raise ValueError(
+                f"{dist_name}: `probs` must have at least one dimension (the categories)."
+            )
+        return probs_to_logits(probs, is_binary=is_binary), probs
+    logits = as_float_array("logits", logits)
+    if logits.ndim < min_ndim:
+        raise ValueError(
+            f"{dist_name}: `logits` must have at least one dimension (the categories)."
+        )
+    return logits, None
+
+
+def check_positive(dist_name: str, name: str, value: ArrayLike) -> jax.Array:
+    """Reject non-positive concrete values of ``name`` (always on: a zero temperature is a bug)."""
+    value = as_float_array(name, value)
+    if is_concrete(value) and value.size and not bool(jnp.all(value > 0)):
+        raise ValueError(f"{dist_name}: `{name}` must be positive, got {value}.")
+    return value
+
+
+def broadcast_batch(dist_name: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """Broadcast batch shapes, raising a ``ValueError`` that names the arguments on mismatch."""
+    try:
+        return lax.broadcast_shapes(*shapes.values())
+    except ValueError as e:
+        desc = ", ".join(f"`{k}` batch shape {v}" for k, v in shapes.items())
+        raise ValueError(f"{dist_name}: incompatible shapes: {desc}.") from e
+
+
+def log1mexp(x: ArrayLike) -> jax.Array:
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler 2012).
+
+    ``x`` is clamped to ``<= -tiny`` so that the value and its gradient stay finite at ``x = 0``.
+    """
+    x = jnp.minimum(x, -finfo(x).tiny)
+    return jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+def one_hot_argmax(x: ArrayLike) -> jax.Array:
+    """Exact one-hot vector of the argmax over the last axis, in ``x``'s dtype."""
+    return jax.nn.one_hot(jnp.argmax(x, axis=-1), jnp.shape(x)[-1], dtype=jnp.result_type(x))
