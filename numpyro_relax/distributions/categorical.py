@@ -23,6 +23,7 @@ from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.constraints import log_simplex, one_hot
 from numpyro_relax.distributions.util import (
+    all_concrete,
     as_float_array,
     broadcast_batch,
     check_positive,
@@ -466,7 +467,7 @@ class GeneralizedGumbelSoftmax(_OneHotLogits):
         value = jnp.asarray(value)
         match = self.values == value[..., None]
         member = jnp.any(match, axis=-1)
-        if not self.hard and is_concrete(member) and not bool(jnp.all(member)):
+        if not self.hard and all_concrete(member) is False:
             raise ValueError(
                 "GeneralizedGumbelSoftmax(hard=False).log_prob: a relaxed value has no "
                 "closed-form density; log_prob is the pmf of the discrete law at one of `values`. "

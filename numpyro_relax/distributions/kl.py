@@ -17,7 +17,7 @@ from numpyro_relax.distributions.categorical import (
     OneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
-from numpyro_relax.distributions.util import is_concrete
+from numpyro_relax.distributions.util import all_concrete
 
 
 def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
@@ -47,7 +47,6 @@ def _kl_gengs_gengs(p, q):
     """KL between the two discrete laws on the same ``values`` (checked when concrete)."""
     if p.values.shape[-1] != q.values.shape[-1]:
         raise ValueError("kl_divergence(GeneralizedGumbelSoftmax, ...): `values` differ in size.")
-    if is_concrete(p.values) and is_concrete(q.values):
-        if not bool(jnp.all(p.values == q.values)):
-            raise ValueError("kl_divergence(GeneralizedGumbelSoftmax, ...): `values` differ.")
+    if all_concrete(p.values == q.values) is False:
+        raise ValueError("kl_divergence(GeneralizedGumbelSoftmax, ...): `values` differ.")
     return categorical_kl(p.logits, q.logits)

@@ -17,7 +17,7 @@ from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.categorical import _OneHotLogits
 from numpyro_relax.distributions.constraints import k_hot_polytope
-from numpyro_relax.distributions.util import is_concrete, log1mexp, straight_through
+from numpyro_relax.distributions.util import all_concrete, log1mexp, straight_through
 
 __all__ = ["GumbelSoftmaxTopK", "subset_log_prob"]
 
@@ -187,7 +187,7 @@ class GumbelSoftmaxTopK(_OneHotLogits):
     def log_prob(self, value: ArrayLike) -> jax.Array:
         value = jnp.asarray(value)
         is_k_hot = jnp.all((value == 0) | (value == 1), axis=-1) & (jnp.sum(value, -1) == self.k)
-        if is_concrete(is_k_hot) and not bool(jnp.all(is_k_hot)):
+        if all_concrete(is_k_hot) is False:
             raise ValueError(
                 "GumbelSoftmaxTopK.log_prob is the probability of a hard k-subset; got a value "
                 "that is not k-hot. Relaxed samples have no closed-form density: use hard=True."

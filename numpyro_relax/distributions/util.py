@@ -15,6 +15,18 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def all_concrete(condition: ArrayLike) -> bool | None:
+    """``all(condition)`` when it can be known now (eagerly, even inside a trace), else ``None``.
+
+    Argument checks use it so that bad concrete input fails loudly while traced code runs on.
+    """
+    with jax.ensure_compile_time_eval():
+        condition = jnp.asarray(condition)
+        if not is_concrete(condition):
+            return None
+        return bool(jnp.all(condition))
+
+
 def straight_through(hard: ArrayLike, soft: ArrayLike) -> jax.Array:
     """Forward value ``hard``, gradient of ``soft``.
 
@@ -91,7 +103,7 @@ def select_logits(
 def check_positive(dist_name: str, name: str, value: ArrayLike) -> jax.Array:
     """Reject non-positive concrete values of ``name`` (always on: a zero temperature is a bug)."""
     value = as_float_array(name, value)
-    if is_concrete(value) and value.size and not bool(jnp.all(value > 0)):
+    if all_concrete(value > 0) is False:
         raise ValueError(f"{dist_name}: `{name}` must be positive, got {value}.")
     return value
 
