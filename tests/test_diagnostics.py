@@ -1,0 +1,329 @@
+"""Tests of numpyro_relax.diagnostics under the installed ArviZ."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.distributions import biject_to
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoDelta, AutoNormal
+
+from numpyro_relax import diagnostics
+from numpyro_relax.diagnostics import (
+    elbo_grad_variance,
+    psis_khat,
+    svi_to_arviz,
+    vertex_distance,
+)
+
+az = pytest.importorskip("arviz")
+
+N_OBS = 20
+PRIOR_SCALE = 10.0
+
+
+def model(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, PRIOR_SCALE))
+    numpyro.deterministic("two_mu", 2.0 * mu)
+    with numpyro.plate("n", y.shape[0]):
+        numpyro.sample("obs", dist.Normal(mu, 1.0), obs=y)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return jax.random.normal(jax.random.key(0), (N_OBS,)) + 2.0
+
+
+@pytest.fixture(scope="module")
+def exact_posterior(data):
+    """Conjugate Normal posterior of mu: (mean, sd)."""
+    prec = 1.0 / PRIOR_SCALE**2 + N_OBS
+    return float(jnp.sum(data)) / prec, prec**-0.5
+
+
+@pytest.fixture(scope="module")
+def fit(data):
+    guide = AutoNormal(model)
+    svi = SVI(model, guide, numpyro.optim.Adam(0.1), Trace_ELBO())
+    result = svi.run(jax.random.key(1), 200, data, progress_bar=False)
+    return guide, result.params
+
+
+@pytest.fixture(scope="module")
+def idata(fit, data):
+    guide, params = fit
+    return svi_to_arviz(model, guide, params, data, key=jax.random.key(2), num_samples=400)
+
+
+def _groups(obj) -> set[str]:
+    if hasattr(obj, "groups") and callable(obj.groups):  # InferenceData
+        return set(obj.groups())
+    return set(obj.children)  # DataTree
+
+
+# --------------------------------------------------------------------------------------------
+# svi_to_arviz
+# --------------------------------------------------------------------------------------------
+
+
+def test_arviz_groups_and_shapes(idata, data):
+    assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data"} <= _groups(
+        idata
+    )
+    post = idata["posterior"]
+    assert set(post.data_vars) == {"mu", "two_mu"}
+    assert post["mu"].shape == (1, 400)
+    np.testing.assert_allclose(post["two_mu"].values, 2 * post["mu"].values, rtol=1e-6)
+    assert idata["posterior_predictive"]["obs"].shape == (1, 400, N_OBS)
+    assert idata["log_likelihood"]["obs"].shape == (1, 400, N_OBS)
+    np.testing.assert_array_equal(idata["observed_data"]["obs"].values, np.asarray(data))
+
+
+def test_arviz_values(idata, data, exact_posterior):
+    mean, sd = exact_posterior
+    mu = idata["posterior"]["mu"].values.ravel()
+    # a 200-step AutoNormal fit of a conjugate Gaussian posterior: close to exact
+    assert abs(mu.mean() - mean) < 0.2 * sd + 5 * sd / np.sqrt(mu.size)
+    # log likelihood: Normal(y_i | mu_s, 1) evaluated at the posterior draws
+    expected = -0.5 * (np.asarray(data)[None] - mu[:, None]) ** 2 - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(
+        idata["log_likelihood"]["obs"].values[0], expected, rtol=1e-5, atol=1e-5
+    )
+    # replicated data, not the observations: y_rep = mu_s + e, var = var(mu) + 1
+    rep = idata["posterior_predictive"]["obs"].values[0]
+    assert not np.any(rep == np.asarray(data)[None])
+    resid = rep - mu[:, None]
+    assert abs(resid.mean()) < 5 / np.sqrt(resid.size)
+    assert abs(resid.var() - 1.0) < 5 * np.sqrt(2.0 / resid.size)
+
+
+def test_arviz_functions_run(idata):
+    summary = az.summary(idata)
+    assert {"mu", "two_mu"} <= set(summary.index)
+    loo = az.loo(idata)
+    if diagnostics._arviz_major() >= 1:  # arviz_stats' ELPDData has attributes
+        elpd, pareto_k = loo.elpd, loo.pareto_k
+    else:
+        elpd, pareto_k = loo["elpd_loo"], loo["pareto_k"]
+    assert np.isfinite(elpd)
+    assert np.all(np.asarray(pareto_k) < 0.7)
+    if not hasattr(az, "plot_ppc"):  # ArviZ 1.x renamed its plots (plot_ppc_dist)
+        return
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    az.plot_ppc(idata, num_pp_samples=20, random_seed=0)
+    plt.close("all")
+
+
+def test_arviz_chains(fit, data):
+    guide, params = fit
+    two = svi_to_arviz(
+        model, guide, params, data, key=jax.random.key(3), num_samples=200, num_chains=2
+    )
+    assert two["posterior"]["mu"].shape == (2, 100)
+    assert two["log_likelihood"]["obs"].shape == (2, 100, N_OBS)
+    with pytest.raises(ValueError, match="multiple"):
+        svi_to_arviz(model, guide, params, data, key=jax.random.key(3), num_samples=5, num_chains=2)
+
+
+def test_arviz_missing_raises_import_error(monkeypatch, fit, data):
+    monkeypatch.setitem(sys.modules, "arviz", None)
+    monkeypatch.setitem(sys.modules, "arviz_base", None)
+    guide, params = fit
+    with pytest.raises(ImportError, match="pip install arviz"):
+        svi_to_arviz(model, guide, params, data, key=jax.random.key(0))
+    with pytest.raises(ImportError, match=r"numpyro-relax\[examples\]"):
+        psis_khat(model, guide, params, data, key=jax.random.key(0))
+
+
+# --------------------------------------------------------------------------------------------
+# psis_khat
+# --------------------------------------------------------------------------------------------
+
+
+def test_khat_good_guide(fit, data):
+    guide, params = fit
+    res = psis_khat(model, guide, params, data, key=jax.random.key(4), num_samples=2000)
+    khat, lw = res
+    assert np.isfinite(khat) and khat < 0.7
+    assert lw.shape == (2000,) and np.all(np.isfinite(lw))
+
+
+def test_khat_log_weights_are_exact(data, exact_posterior):
+    # With q = the exact posterior, log p(x, z) - log q(z) = log p(x) for every draw.
+    mean, sd = exact_posterior
+    guide = AutoNormal(model)
+    params = {"mu_auto_loc": jnp.asarray(mean), "mu_auto_scale": jnp.asarray(sd)}
+    _, lw = psis_khat(model, guide, params, data, key=jax.random.key(5), num_samples=500)
+    y = np.asarray(data, dtype=np.float64)
+    cov = np.eye(N_OBS) + PRIOR_SCALE**2
+    _, logdet = np.linalg.slogdet(2 * np.pi * cov)
+    log_evidence = -0.5 * (logdet + y @ np.linalg.solve(cov, y))
+    np.testing.assert_allclose(lw, log_evidence, rtol=0, atol=1e-3)
+
+
+def test_khat_too_narrow_guide(data, exact_posterior):
+    # q = N(mean, (c sd)^2) with c = 0.05: the weights are exp(a eps^2), Pareto with
+    # k = 1 - c^2 ~ 1 (Yao et al. 2018); PSIS must flag it.
+    mean, sd = exact_posterior
+    guide = AutoNormal(model)
+    params = {"mu_auto_loc": jnp.asarray(mean), "mu_auto_scale": jnp.asarray(0.05 * sd)}
+    khat, _ = psis_khat(model, guide, params, data, key=jax.random.key(6), num_samples=2000)
+    assert khat > 0.7
+
+
+def test_psislw_sign_calibration_for_arviz_1(monkeypatch):
+    """The ArviZ 1.x branch works whichever sign convention arviz_stats uses."""
+    rng = np.random.default_rng(0)
+    lw = rng.standard_t(df=2, size=1000)  # heavy right tail
+    ref_smoothed, ref_k = diagnostics._psislw(lw)  # installed ArviZ (0.x here)
+
+    for negates in (False, True):
+
+        def fake_psislw(ary, r_eff=1.0, axis=-1, negates=negates):
+            ary = -np.asarray(ary) if negates else np.asarray(ary)
+            return az.psislw(ary, reff=r_eff)
+
+        base = types.ModuleType("arviz_stats.base")
+        base.array_stats = types.SimpleNamespace(psislw=fake_psislw)
+        monkeypatch.setitem(sys.modules, "arviz_stats", types.ModuleType("arviz_stats"))
+        monkeypatch.setitem(sys.modules, "arviz_stats.base", base)
+        monkeypatch.setattr(diagnostics, "_arviz_major", lambda: 1)
+        smoothed, k = diagnostics._psislw(lw)
+        np.testing.assert_allclose(smoothed, ref_smoothed)
+        assert k == pytest.approx(ref_k)
+
+
+def test_from_dict_dispatch_for_arviz_1(monkeypatch):
+    calls = {}
+
+    def fake_from_dict(data, *, coords=None, dims=None):
+        calls.update(data=data, coords=coords, dims=dims)
+        return "tree"
+
+    fake = types.ModuleType("arviz_base")
+    fake.from_dict = fake_from_dict
+    monkeypatch.setitem(sys.modules, "arviz_base", fake)
+    monkeypatch.setattr(diagnostics, "_arviz_major", lambda: 1)
+    groups = {"posterior": {"a": np.zeros((1, 3))}}
+    assert diagnostics._from_dict(groups, coords={"c": [0]}, dims={"a": []}) == "tree"
+    assert calls == {"data": groups, "coords": {"c": [0]}, "dims": {"a": []}}
+
+
+# --------------------------------------------------------------------------------------------
+# vertex_distance
+# --------------------------------------------------------------------------------------------
+
+
+def test_vertex_distance_simplex():
+    x = jnp.array([[1.0, 0.0, 0.0], [0.5, 0.3, 0.2], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.995, 0.005]])
+    res = vertex_distance(x, eps=0.01)
+    np.testing.assert_allclose(res.distances, [0.0, 0.5, 2 / 3, 0.005], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(res.mean, (0.5 + 2 / 3 + 0.005) / 4, rtol=1e-5)
+    np.testing.assert_allclose(res.max, 2 / 3, rtol=1e-6)
+    assert float(res.fraction_near_vertex) == 0.5
+    # batch dims are kept, the event axis is reduced
+    assert vertex_distance(jnp.ones((2, 5, 4)) / 4).distances.shape == (2, 5)
+
+
+def test_vertex_distance_k_hot_and_unit_interval():
+    x = jnp.array([[0.9, 0.8, 0.3], [1.0, 0.0, 1.0]])
+    res = vertex_distance(x, k=2)
+    np.testing.assert_allclose(res.distances, [0.15, 0.0], atol=1e-6)
+    b = jnp.array([0.0, 0.2, 0.7, 1.0, 0.995])
+    res = vertex_distance(b, support="unit_interval", eps=0.01)
+    np.testing.assert_allclose(res.distances, [0.0, 0.2, 0.3, 0.0, 0.005], atol=1e-6)
+    assert float(res.fraction_near_vertex) == pytest.approx(0.6)
+    # a binary sample x is the two-category simplex sample (x, 1 - x)
+    two = jnp.stack([b, 1 - b], axis=-1)
+    np.testing.assert_allclose(vertex_distance(two).distances, res.distances, atol=1e-6)
+    with pytest.raises(ValueError, match="k must"):
+        vertex_distance(x, k=4)
+    with pytest.raises(ValueError, match="support"):
+        vertex_distance(x, support="cube")
+
+
+def test_vertex_distance_jit_and_temperature():
+    f = jax.jit(vertex_distance, static_argnames=("support", "k", "eps"))
+    logits = jnp.array([0.5, -0.3, 1.2, 0.0])
+    means = []
+    for t in (5.0, 1.0, 0.1):
+        x = dist.RelaxedBernoulliLogits(t, logits).sample(jax.random.key(0), (500,))
+        means.append(float(f(x, support="unit_interval").mean))
+    # lower temperature, closer to the vertices
+    assert means[0] > means[1] > means[2]
+
+
+# --------------------------------------------------------------------------------------------
+# elbo_grad_variance
+# --------------------------------------------------------------------------------------------
+
+
+def test_grad_variance_zero_for_deterministic_elbo(data):
+    guide = AutoDelta(model)
+    params = {"mu_auto_loc": jnp.asarray(1.0)}
+    res = elbo_grad_variance(
+        Trace_ELBO(), model, guide, params, data, key=jax.random.key(7), num_keys=20
+    )
+    assert float(res.total) == 0.0
+    assert float(res.variance["mu_auto_loc"]) == 0.0
+    # d(-log p(y, mu))/d mu at mu = 1
+    expected = 1.0 / PRIOR_SCALE**2 + float(jnp.sum(1.0 - data))
+    np.testing.assert_allclose(res.mean["mu_auto_loc"], expected, rtol=1e-5)
+    assert res.grads["mu_auto_loc"].shape == (20,)
+
+
+def _scale_jacobian(guide: AutoNormal, s: float) -> float:
+    """d scale / d unconstrained scale for AutoNormal's scale constraint (softplus_positive)."""
+    t = biject_to(guide.scale_constraint)
+    return float(jax.grad(t)(t.inv(jnp.asarray(s))))
+
+
+def test_grad_variance_positive_and_unbiased(data, exact_posterior):
+    mean, sd = exact_posterior
+    m, s = mean + 0.3, 2 * sd
+    guide = AutoNormal(model)
+    params = {"mu_auto_loc": jnp.asarray(m), "mu_auto_scale": jnp.asarray(s)}
+    n = 2000
+    res = elbo_grad_variance(
+        Trace_ELBO(), model, guide, params, data, key=jax.random.key(8), num_keys=n
+    )
+    var = res.variance
+    assert float(var["mu_auto_loc"]) > 0 and float(var["mu_auto_scale"]) > 0
+    np.testing.assert_allclose(res.total, var["mu_auto_loc"] + var["mu_auto_scale"], rtol=1e-6)
+    # closed-form gradient of the negative ELBO of the conjugate model,
+    # prec/2 ((m - mean)^2 + s^2) - log s + const, with respect to loc and (as SVI sees it)
+    # to the unconstrained scale; the mean over keys must match within its standard error
+    prec = 1.0 / sd**2
+    exact = {
+        "mu_auto_loc": (m - mean) * prec,
+        "mu_auto_scale": (s * prec - 1.0 / s) * _scale_jacobian(guide, s),
+    }
+    for name, g in exact.items():
+        se = np.sqrt(float(var[name]) / n)
+        assert abs(float(res.mean[name]) - g) < 5 * se
+
+
+def test_grad_variance_constrained_vs_unconstrained(fit, data):
+    guide, params = fit
+    kw = dict(key=jax.random.key(9), num_keys=50)
+    u = elbo_grad_variance(Trace_ELBO(), model, guide, params, data, **kw)
+    c = elbo_grad_variance(Trace_ELBO(), model, guide, params, data, unconstrained=False, **kw)
+    # chain rule: d/du = (d scale/du) d/dscale, the same factor for every key
+    jac = _scale_jacobian(guide, float(params["mu_auto_scale"]))
+    np.testing.assert_allclose(u.grads["mu_auto_scale"], jac * c.grads["mu_auto_scale"], rtol=1e-4)
+    np.testing.assert_allclose(
+        u.variance["mu_auto_scale"], jac**2 * c.variance["mu_auto_scale"], rtol=1e-4
+    )
+    np.testing.assert_allclose(u.variance["mu_auto_loc"], c.variance["mu_auto_loc"], rtol=1e-5)
+    with pytest.raises(ValueError, match="num_keys"):
+        elbo_grad_variance(Trace_ELBO(), model, guide, params, data, key=kw["key"], num_keys=1)
