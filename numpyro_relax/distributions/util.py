@@ -123,7 +123,13 @@ def log1mexp(x: ArrayLike) -> jax.Array:
     ``x`` is clamped to ``<= -tiny`` so that the value and its gradient stay finite at ``x = 0``.
     """
     x = jnp.minimum(x, -finfo(x).tiny)
-    return jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+    near = x > -0.6931472
+    # each branch sees a safe input, so the unselected one cannot put NaN into the gradient
+    return jnp.where(
+        near,
+        jnp.log(-jnp.expm1(jnp.where(near, x, -1.0))),
+        jnp.log1p(-jnp.exp(jnp.where(near, -1.0, x))),
+    )
 
 
 def one_hot_argmax(x: ArrayLike) -> jax.Array:
