@@ -1,0 +1,368 @@
+"""The binary family: conformance of every class, and the laws of the Bernoulli-type classes.
+
+Gates with atoms (GaussianRelaxedBernoulli, HardConcrete), correlated gates, the logit-normal and
+the KLs are checked in ``test_bernoulli_gates.py``. Statistical checks use fixed keys and
+tolerances of 5 standard errors (or a goodness-of-fit p-value above 1e-3).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+from conformance import Case, ConformanceSuite
+from jax import random
+from scipy import stats
+
+from numpyro_relax.distributions.bernoulli import (
+    CorrelatedRelaxedBernoulli,
+    GaussianRelaxedBernoulli,
+    HardConcrete,
+    LogitNormal,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulliStraightThrough,
+    StochasticTimesSmooth,
+    StraightThroughBernoulli,
+    logistic_noise,
+)
+
+LOGITS = jnp.array([0.3, -1.0, 2.0])
+PROBS = jnp.array([0.2, 0.7, 0.45])
+TEMPS = jnp.array([0.5, 1.5, 0.8])
+BAD_TEMPS = jnp.array([-1.0, 1.0, 1.0])
+BAD_PROBS = jnp.array([0.2, 1.5, 0.4])
+CORR = jnp.array(
+    [
+        [[1.0, 0.6, -0.2], [0.6, 1.0, 0.3], [-0.2, 0.3, 1.0]],
+        [[1.0, -0.4, 0.1], [-0.4, 1.0, 0.5], [0.1, 0.5, 1.0]],
+    ]
+)
+BAD_CORR = CORR.at[0, 0, 1].set(0.9)  # not symmetric
+N = 20_000
+
+
+def _binary_value(d, key, sample_shape=()):
+    return random.bernoulli(key, 0.5, tuple(sample_shape) + d.batch_shape).astype(jnp.float32)
+
+
+class TestConformance(ConformanceSuite):
+    cases = [
+        Case(
+            "st_bernoulli_probs",
+            StraightThroughBernoulli,
+            {"probs": PROBS},
+            invalid={"probs": BAD_PROBS},
+            continuous_sample=False,
+            fd_log_prob=("probs",),
+        ),
+        Case(
+            "st_bernoulli_logits",
+            StraightThroughBernoulli,
+            {"logits": LOGITS},
+            continuous_sample=False,
+            fd_log_prob=("logits",),
+            value=_binary_value,
+        ),
+        Case(
+            "relaxed_st",
+            RelaxedBernoulliStraightThrough,
+            {"temperature": TEMPS, "logits": LOGITS},
+            invalid={"temperature": BAD_TEMPS},
+            continuous_sample=False,
+            fd_log_prob=("logits",),
+        ),
+        Case(
+            "logit_relaxed_logits",
+            LogitRelaxedBernoulli,
+            {"temperature": TEMPS, "logits": LOGITS},
+            invalid={"temperature": BAD_TEMPS},
+            fd_sample=("logits", "temperature"),
+            fd_log_prob=("logits", "temperature"),
+        ),
+        Case(
+            "logit_relaxed_probs",
+            LogitRelaxedBernoulli,
+            {"temperature": TEMPS, "probs": PROBS},
+            invalid={"probs": BAD_PROBS},
+            fd_sample=("probs",),
+            fd_log_prob=("probs",),
+        ),
+        Case(
+            "stochastic_times_smooth",
+            StochasticTimesSmooth,
+            {"probs": PROBS},
+            invalid={"probs": BAD_PROBS},
+            continuous_sample=False,
+            fd_sample=("probs",),
+            fd_log_prob=("probs",),
+        ),
+        Case(
+            "stochastic_times_smooth_logits",
+            StochasticTimesSmooth,
+            {"logits": LOGITS},
+            continuous_sample=False,
+            fd_sample=("logits",),
+            fd_log_prob=("logits",),
+        ),
+        Case(
+            "gaussian_gate",
+            GaussianRelaxedBernoulli,
+            {"loc": jnp.array([0.5, 0.3, 0.7]), "scale": jnp.array([0.3, 0.25, 0.4])},
+            invalid={"scale": jnp.array([0.3, 0.0, 0.4])},
+            fd_sample=("loc", "scale"),
+            fd_log_prob=("loc", "scale"),
+        ),
+        Case(
+            "hard_concrete",
+            HardConcrete,
+            {
+                "log_alpha": jnp.array([0.5, -0.3, 1.0]),
+                "temperature": jnp.array([2 / 3, 0.5, 1.0]),
+                "limit_low": jnp.array([-0.1, -0.2, -0.1]),
+                "limit_high": jnp.array([1.1, 1.05, 1.2]),
+            },
+            invalid={
+                "temperature": BAD_TEMPS,
+                "limit_low": jnp.array([-0.1, 0.1, -0.1]),
+                "limit_high": jnp.array([1.1, 0.9, 1.2]),
+            },
+            fd_sample=("log_alpha", "temperature", "limit_low", "limit_high"),
+            fd_log_prob=("log_alpha", "temperature", "limit_low", "limit_high"),
+        ),
+        Case(
+            "correlated_gates",
+            CorrelatedRelaxedBernoulli,
+            {
+                "probs": jnp.array([[0.3, 0.6, 0.8], [0.5, 0.2, 0.4]]),
+                "correlation": CORR,
+                "temperature": jnp.array([0.5, 1.0]),
+            },
+            invalid={
+                "correlation": BAD_CORR,
+                "probs": jnp.array([[0.3, 1.6, 0.8], [0.5, 0.2, 0.4]]),
+                "temperature": jnp.array([0.5, -1.0]),
+            },
+            fd_sample=("probs", "temperature"),
+            fd_log_prob=("probs", "temperature"),
+        ),
+        Case(
+            "logit_normal",
+            LogitNormal,
+            {"loc": jnp.array([0.0, 1.0, -2.0]), "scale": jnp.array([1.0, 0.5, 2.0])},
+            invalid={"scale": jnp.array([1.0, -0.5, 2.0])},
+            fd_sample=("loc", "scale"),
+            fd_log_prob=("loc", "scale"),
+        ),
+    ]
+
+
+# -- argument checks --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: StraightThroughBernoulli(**kw),
+        lambda **kw: StochasticTimesSmooth(**kw),
+        lambda **kw: RelaxedBernoulliStraightThrough(0.5, **kw),
+        lambda **kw: LogitRelaxedBernoulli(0.5, **kw),
+    ],
+)
+def test_exactly_one_of_probs_logits(make):
+    with pytest.raises(ValueError, match="both"):
+        make(probs=PROBS, logits=LOGITS)
+    with pytest.raises(ValueError, match="neither"):
+        make()
+
+
+@pytest.mark.parametrize("cls", [RelaxedBernoulliStraightThrough, LogitRelaxedBernoulli])
+@pytest.mark.parametrize("temperature", [0.0, -1.0])
+def test_non_positive_temperature(cls, temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        cls(temperature, logits=LOGITS)
+
+
+def test_incompatible_shapes():
+    with pytest.raises(ValueError, match="temperature"):
+        LogitRelaxedBernoulli(jnp.ones(2), logits=jnp.zeros(3))
+
+
+# -- straight-through -------------------------------------------------------------------------
+def _five_se(freq, p, n):
+    return 5 * np.sqrt(np.asarray(p) * (1 - np.asarray(p)) / n) + 1e-12
+
+
+def test_straight_through_forward_binary_and_identity_gradient():
+    d = StraightThroughBernoulli(probs=PROBS)
+    x = d.sample(random.PRNGKey(1), (N,))
+    assert set(np.unique(np.asarray(x))) <= {0.0, 1.0}  # exactly binary, no 0.99999994
+    freq = np.asarray(x.mean(0))
+    np.testing.assert_array_less(np.abs(freq - PROBS), _five_se(freq, PROBS, N))
+
+    g = jax.grad(lambda p: StraightThroughBernoulli(probs=p).sample(random.PRNGKey(2)).sum())(PROBS)
+    np.testing.assert_array_equal(g, jnp.ones_like(PROBS))  # d value / d probs = 1
+    g = jax.grad(lambda lg: StraightThroughBernoulli(logits=lg).sample(random.PRNGKey(2)).sum())(
+        LOGITS
+    )
+    np.testing.assert_allclose(g, jax.nn.sigmoid(LOGITS) * jax.nn.sigmoid(-LOGITS), rtol=1e-6)
+
+
+def test_straight_through_log_prob_is_bernoulli_pmf():
+    d = StraightThroughBernoulli(probs=PROBS)
+    for b in (0.0, 1.0):
+        v = jnp.full(PROBS.shape, b)
+        np.testing.assert_allclose(
+            d.log_prob(v), stats.bernoulli.logpmf(int(b), np.asarray(PROBS)), rtol=1e-6
+        )
+    np.testing.assert_allclose(d.entropy(), stats.bernoulli.entropy(np.asarray(PROBS)), rtol=1e-6)
+    np.testing.assert_allclose(d.variance, PROBS * (1 - PROBS), rtol=1e-6)
+    np.testing.assert_array_equal(d.mode, (PROBS > 0.5).astype(jnp.float32))
+    np.testing.assert_allclose(d.cdf(jnp.zeros(3)), 1 - PROBS, rtol=1e-6)
+    np.testing.assert_array_equal(d.icdf(jnp.full(3, 0.5)), (PROBS > 0.5).astype(jnp.float32))
+
+
+def test_relaxed_straight_through_forward_and_gradient():
+    key = random.PRNGKey(3)
+    d = RelaxedBernoulliStraightThrough(TEMPS, logits=LOGITS)
+    x = d.sample(key, (N,))
+    assert set(np.unique(np.asarray(x))) <= {0.0, 1.0}
+    p = jax.nn.sigmoid(LOGITS)
+    np.testing.assert_array_less(np.abs(np.asarray(x.mean(0)) - p), _five_se(None, p, N))
+    # the rounding does not depend on the temperature
+    np.testing.assert_array_equal(
+        RelaxedBernoulliStraightThrough(0.05, logits=LOGITS).sample(key, (N,)), x
+    )
+    # the gradient is that of the relaxed sample sigmoid((l + g) / t)
+    g_noise = logistic_noise(key, (3,), jnp.float32)
+
+    def soft(lg, t):
+        return jnp.sum(jax.nn.sigmoid((lg + g_noise) / t))
+
+    def hard(lg, t):
+        return jnp.sum(RelaxedBernoulliStraightThrough(t, logits=lg).sample(key))
+
+    for argnum in (0, 1):
+        np.testing.assert_allclose(
+            jax.grad(hard, argnum)(LOGITS, TEMPS),
+            jax.grad(soft, argnum)(LOGITS, TEMPS),
+            rtol=1e-6,
+        )
+    np.testing.assert_allclose(
+        d.log_prob(jnp.ones(3)), jax.nn.log_sigmoid(LOGITS), rtol=1e-6, atol=1e-7
+    )
+
+
+# -- binary Concrete in logit space -----------------------------------------------------------
+@pytest.mark.parametrize("temperature, logit", [(0.5, 0.7), (1.0, -1.5), (0.1, 2.0)])
+def test_logit_relaxed_against_logistic(temperature, logit):
+    d = LogitRelaxedBernoulli(temperature, logits=logit)
+    ref = stats.logistic(loc=logit / temperature, scale=1 / temperature)
+    y = np.asarray(d.sample(random.PRNGKey(4), (N,)), np.float64)
+    assert stats.kstest(y, ref.cdf).pvalue > 1e-3
+    grid = jnp.linspace(-10, 10, 41)
+    np.testing.assert_allclose(d.log_prob(grid), ref.logpdf(np.asarray(grid)), rtol=2e-5, atol=1e-5)
+    np.testing.assert_allclose(d.cdf(grid), ref.cdf(np.asarray(grid)), rtol=1e-5, atol=1e-6)
+    q = jnp.array([0.01, 0.3, 0.5, 0.9])
+    np.testing.assert_allclose(d.icdf(q), ref.ppf(np.asarray(q)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d.mean, ref.mean(), rtol=1e-6)
+    np.testing.assert_allclose(d.variance, ref.var(), rtol=1e-6)
+    np.testing.assert_allclose(d.entropy(), ref.entropy(), rtol=1e-6)
+    # rounding follows the Bernoulli law at any temperature
+    freq = float(np.mean(y > 0))
+    p = float(jax.nn.sigmoid(logit))
+    assert abs(freq - p) < _five_se(None, p, N)
+
+
+def test_logit_relaxed_matches_relaxed_bernoulli_density():
+    """Change of variables x = sigmoid(y) against NumPyro's RelaxedBernoulliLogits."""
+    t, lg = 0.7, jnp.array([0.4, -1.2])
+    y = LogitRelaxedBernoulli(t, logits=lg).sample(random.PRNGKey(5), (50,))
+    y = jnp.clip(y, -8, 8)  # keep sigmoid(y) away from float32 rounding to 0 or 1
+    x = jax.nn.sigmoid(y)
+    lp_x = dist.RelaxedBernoulliLogits(t, lg).log_prob(x)
+    lp_y = LogitRelaxedBernoulli(t, logits=lg).log_prob(y)
+    np.testing.assert_allclose(
+        lp_y, lp_x + jax.nn.log_sigmoid(y) + jax.nn.log_sigmoid(-y), rtol=1e-4, atol=1e-4
+    )
+
+
+# -- stochastic times smooth ------------------------------------------------------------------
+def test_stochastic_times_smooth_law():
+    d = StochasticTimesSmooth(probs=PROBS)
+    q = np.sqrt(np.asarray(PROBS))
+    x = np.asarray(d.sample(random.PRNGKey(6), (N,)))
+    on = x > 0
+    # values are exactly 0 or sqrt(p)
+    np.testing.assert_array_equal(x, np.where(on, np.asarray(d.gate_prob), 0.0))
+    np.testing.assert_allclose(d.gate_prob, q, rtol=1e-6)
+    np.testing.assert_array_less(np.abs(on.mean(0) - q), _five_se(None, q, N))
+    # E[z] = p
+    se = x.std(0) / np.sqrt(N)
+    np.testing.assert_array_less(np.abs(x.mean(0) - np.asarray(PROBS)), 5 * se)
+    np.testing.assert_allclose(d.mean, PROBS, rtol=1e-6)
+    np.testing.assert_allclose(d.variance, x.var(0), rtol=0.05)
+    # its own two-point pmf, not Bernoulli(p)'s
+    lp0 = d.log_prob(jnp.zeros(3))
+    lp1 = d.log_prob(jnp.asarray(q))
+    np.testing.assert_allclose(lp0, np.log1p(-q), rtol=1e-6)
+    np.testing.assert_allclose(lp1, np.log(q), rtol=1e-6)
+    np.testing.assert_allclose(jnp.exp(lp0) + jnp.exp(lp1), 1.0, rtol=1e-6)
+    # a positive value off by rounding is scored on the nonzero atom
+    np.testing.assert_allclose(d.log_prob(jnp.asarray(q) * (1 + 1e-6)), lp1, rtol=1e-6)
+    np.testing.assert_allclose(d.entropy(), stats.bernoulli.entropy(q), rtol=1e-5)
+    np.testing.assert_allclose(d.cdf(jnp.asarray(q) / 2), 1 - q, rtol=1e-6)
+
+
+def test_stochastic_times_smooth_gradient():
+    key = random.PRNGKey(7)
+
+    def f(p):
+        return StochasticTimesSmooth(probs=p).sample(key)
+
+    b = (f(PROBS) > 0).astype(jnp.float32)
+    np.testing.assert_allclose(
+        jax.jacobian(f)(PROBS), jnp.diag(b / (2 * jnp.sqrt(PROBS))), rtol=1e-6
+    )
+
+
+# -- float32 stability ------------------------------------------------------------------------
+EXTREME = jnp.array([-30.0, -5.0, 0.0, 5.0, 30.0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lg, t: StraightThroughBernoulli(logits=lg),
+        lambda lg, t: StochasticTimesSmooth(logits=lg),
+        lambda lg, t: RelaxedBernoulliStraightThrough(t, logits=lg),
+        lambda lg, t: LogitRelaxedBernoulli(t, logits=lg),
+        lambda lg, t: GaussianRelaxedBernoulli(lg, t),
+        lambda lg, t: HardConcrete(lg, t),
+        lambda lg, t: LogitNormal(lg, t),
+    ],
+    ids=[
+        "st",
+        "sts",
+        "relaxed_st",
+        "logit_relaxed",
+        "gaussian_gate",
+        "hard_concrete",
+        "logitnormal",
+    ],
+)
+@pytest.mark.parametrize("temperature", [0.01, 1.0])
+def test_float32_stability(make, temperature):
+    key = random.PRNGKey(8)
+    t = jnp.float32(temperature)
+
+    def run(lg, t):
+        d = make(lg, t)
+        x, inter = d.sample_with_intermediates(key, (200,))
+        lp = d.log_prob(x, inter) if inter else d.log_prob(x)
+        return x, lp
+
+    x, lp = run(EXTREME, t)
+    assert x.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(lp)))
+    for argnum in (0, 1):
+        for out in (0, 1):
+            g = jax.grad(lambda *a, out=out: jnp.sum(run(*a)[out]), argnum)(EXTREME, t)
+            assert bool(jnp.all(jnp.isfinite(g))), (argnum, out)
