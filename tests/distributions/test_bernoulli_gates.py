@@ -1,0 +1,425 @@
+"""Gates with atoms, correlated gates, the logit-normal, and the binary-family KLs.
+
+Every statistical check uses a fixed key and a tolerance of 5 standard errors of its Monte
+Carlo estimate (or a goodness-of-fit p-value above 1e-3); closed forms are compared with
+independent computations (scipy, numerical integration).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from jax import random
+from numpyro.distributions.kl import kl_divergence
+from numpyro.infer import TraceMeanField_ELBO
+from scipy import integrate, special, stats
+
+import numpyro_relax.distributions.kl_bernoulli  # noqa: F401  (registers the KLs)
+from numpyro_relax.distributions.bernoulli import (
+    CorrelatedRelaxedBernoulli,
+    GaussianRelaxedBernoulli,
+    HardConcrete,
+    LogitNormal,
+    RelaxedBernoulliStraightThrough,
+    StraightThroughBernoulli,
+)
+
+N = 40_000
+
+
+def _se_prop(p, n=N):
+    return np.sqrt(p * (1 - p) / n)
+
+
+def _quad(d, lo=0.0, hi=1.0, weight=None, points=None):
+    """``int_lo^hi w(x) exp(log_prob(x)) dx`` by adaptive quadrature (jit-compiled density)."""
+    density = jax.jit(lambda x: jnp.exp(d.log_prob(x)))
+    w = weight or (lambda x: 1.0)
+    # float32 densities: ask quad for 1e-7, well below the 1e-5 the tests compare at
+    val, _ = integrate.quad(
+        lambda x: w(x) * float(density(jnp.float32(x))),
+        lo,
+        hi,
+        points=points,
+        limit=200,
+        epsabs=1e-7,
+        epsrel=1e-7,
+    )
+    return val
+
+
+def _assert_within(estimate, target, se, k=5.0):
+    assert abs(estimate - target) < k * se + 1e-12, (estimate, target, se)
+
+
+# -- GaussianRelaxedBernoulli ------------------------------------------------------------------
+@pytest.mark.parametrize("loc, scale", [(0.3, 0.5), (0.9, 0.2), (-0.2, 0.4)])
+def test_gaussian_gate_law(loc, scale):
+    d = GaussianRelaxedBernoulli(loc, scale)
+    ref = stats.norm(loc, scale)
+    p0, p1 = ref.cdf(0.0), ref.sf(1.0)
+    np.testing.assert_allclose(d.prob_zero, p0, rtol=1e-5)
+    np.testing.assert_allclose(d.prob_one, p1, rtol=1e-5)
+    np.testing.assert_allclose(d.prob_nonzero, 1 - p0, rtol=1e-5)
+    np.testing.assert_allclose(jnp.exp(d.log_prob(0.0)), p0, rtol=1e-5)
+    np.testing.assert_allclose(jnp.exp(d.log_prob(1.0)), p1, rtol=1e-5)
+    xs = np.linspace(0.05, 0.95, 7)
+    np.testing.assert_allclose(d.log_prob(jnp.asarray(xs)), ref.logpdf(xs), rtol=1e-5)
+    # atoms + density integrate to one
+    np.testing.assert_allclose(p0 + p1 + _quad(d), 1.0, atol=1e-5)
+
+    z = np.asarray(d.sample(random.PRNGKey(0), (N,)), np.float64)
+    _assert_within((z == 0).mean(), p0, _se_prop(p0))
+    _assert_within((z == 1).mean(), p1, _se_prop(p1))
+    inside = z[(z > 0) & (z < 1)]
+    cond_cdf = lambda x: (ref.cdf(x) - p0) / (1 - p0 - p1)  # noqa: E731
+    assert stats.kstest(inside, cond_cdf).pvalue > 1e-3
+    for x in (0.2, 0.5, 0.8):
+        _assert_within((z <= x).mean(), float(d.cdf(x)), _se_prop(float(d.cdf(x))))
+
+    # moments: closed forms against quadrature and Monte Carlo
+    mean_q = _quad(d, weight=lambda x: x) + p1
+    np.testing.assert_allclose(d.mean, mean_q, rtol=1e-4, atol=1e-6)
+    _assert_within(z.mean(), float(d.mean), z.std() / np.sqrt(N))
+    var_q = _quad(d, weight=lambda x: (x - mean_q) ** 2) + p0 * mean_q**2 + p1 * (1 - mean_q) ** 2
+    np.testing.assert_allclose(d.variance, var_q, rtol=1e-4, atol=1e-6)
+    ent_q = -p0 * np.log(p0) - p1 * np.log(p1) - _quad(d, weight=lambda x: ref.logpdf(x))
+    np.testing.assert_allclose(d.entropy(), ent_q, rtol=1e-4, atol=1e-6)
+
+    # median: clip(loc, 0, 1), half the mass on each side
+    med = float(d.median)
+    np.testing.assert_allclose(med, min(max(loc, 0.0), 1.0), rtol=1e-6)
+    if 0 < med < 1:
+        _assert_within((z <= med).mean(), 0.5, _se_prop(0.5))
+    else:
+        assert (z <= med).mean() >= 0.5
+    q = jnp.array([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(d.icdf(q), np.clip(ref.ppf(np.asarray(q)), 0, 1), atol=1e-5)
+
+
+def test_gaussian_gate_pathwise_gradient_is_unbiased():
+    """Per-sample d z / d(loc, scale) averages to the gradient of the closed-form mean."""
+    loc, scale = 0.4, 0.5
+    n = 20_000
+    key = random.PRNGKey(1)
+
+    def total(loc_v, scale_v):
+        return jnp.sum(GaussianRelaxedBernoulli(loc_v, scale_v).sample(key))
+
+    g_loc, g_scale = jax.grad(total, (0, 1))(jnp.full(n, loc), jnp.full(n, scale))
+    exact = jax.grad(lambda m, s: GaussianRelaxedBernoulli(m, s).mean, (0, 1))(loc, scale)
+    for g, e in zip((g_loc, g_scale), exact, strict=True):
+        g = np.asarray(g, np.float64)
+        _assert_within(g.mean(), float(e), g.std() / np.sqrt(n))
+    assert float(jnp.abs(exact[1])) > 0.01  # the scale really gets a gradient
+
+
+# -- HardConcrete ------------------------------------------------------------------------------
+def _hc_reference(log_alpha, beta, low, high):
+    """Independent closed forms (scipy): atoms and the stretched binary Concrete density."""
+    width = high - low
+
+    def s_cdf(s):  # P(stretched-from s <= s), a logistic cdf in the logit of s
+        return stats.logistic.cdf(beta * special.logit(s) - log_alpha)
+
+    p0 = s_cdf(-low / width)
+    p1 = 1 - s_cdf((1 - low) / width)
+
+    def density(z):
+        s = (z - low) / width
+        a = np.exp(log_alpha)
+        num = beta * a * s ** (-beta - 1) * (1 - s) ** (-beta - 1)
+        return num / (a * s ** (-beta) + (1 - s) ** (-beta)) ** 2 / width
+
+    def cdf(z):
+        return s_cdf((z - low) / width)
+
+    return p0, p1, density, cdf
+
+
+@pytest.mark.parametrize(
+    "log_alpha, beta, low, high",
+    [(0.0, 2 / 3, -0.1, 1.1), (1.5, 0.5, -0.2, 1.05), (-1.0, 1.0, -0.1, 1.1)],
+)
+def test_hard_concrete_law(log_alpha, beta, low, high):
+    d = HardConcrete(log_alpha, beta, low, high)
+    p0, p1, density, cdf = _hc_reference(log_alpha, beta, low, high)
+    np.testing.assert_allclose(d.prob_zero, p0, rtol=1e-5)
+    np.testing.assert_allclose(d.prob_one, p1, rtol=1e-5)
+    np.testing.assert_allclose(
+        d.prob_nonzero, special.expit(log_alpha - beta * np.log(-low / high)), rtol=1e-5
+    )
+    np.testing.assert_allclose(d.prob_nonzero, 1 - p0, rtol=1e-5)
+    np.testing.assert_allclose(jnp.exp(d.log_prob(0.0)), p0, rtol=1e-5)
+    np.testing.assert_allclose(jnp.exp(d.log_prob(1.0)), p1, rtol=1e-5)
+    xs = np.linspace(0.02, 0.98, 9)
+    np.testing.assert_allclose(jnp.exp(d.log_prob(jnp.asarray(xs))), density(xs), rtol=1e-4)
+    np.testing.assert_allclose(d.cdf(jnp.asarray(xs)), cdf(xs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p0 + p1 + _quad(d), 1.0, atol=1e-5)
+
+    z = np.asarray(d.sample(random.PRNGKey(2), (N,)), np.float64)
+    _assert_within((z == 0).mean(), p0, _se_prop(p0))
+    _assert_within((z == 1).mean(), p1, _se_prop(p1))
+    inside = z[(z > 0) & (z < 1)]
+    assert stats.kstest(inside, lambda x: (cdf(x) - p0) / (1 - p0 - p1)).pvalue > 1e-3
+
+    # the true median: half the mass on each side
+    med = float(d.median)
+    s_med = special.expit(log_alpha / beta) * (high - low) + low
+    np.testing.assert_allclose(med, np.clip(s_med, 0, 1), rtol=1e-5, atol=1e-7)
+    if 0 < med < 1:
+        _assert_within((z <= med).mean(), 0.5, _se_prop(0.5))
+    # test_gate is the paper's closed form, the median of the gate at temperature 1
+    tg = float(d.test_gate)
+    np.testing.assert_allclose(
+        tg, np.clip(special.expit(log_alpha) * (high - low) + low, 0, 1), rtol=1e-5, atol=1e-7
+    )
+    z1 = np.asarray(HardConcrete(log_alpha, 1.0, low, high).sample(random.PRNGKey(3), (N,)))
+    if 0 < tg < 1:
+        _assert_within((z1 <= tg).mean(), 0.5, _se_prop(0.5))
+
+
+def test_hard_concrete_median_on_an_atom_and_l0_gradient():
+    d = HardConcrete(-3.0)
+    assert float(d.median) == 0.0 and float(d.prob_zero) > 0.5
+    z = np.asarray(d.sample(random.PRNGKey(4), (N,)))
+    assert (z == 0).mean() > 0.5
+    # the L0 penalty is differentiable in log_alpha, as in the paper
+    g = jax.grad(lambda a: HardConcrete(a).prob_nonzero)(0.0)
+    p = float(HardConcrete(0.0).prob_nonzero)
+    np.testing.assert_allclose(g, p * (1 - p), rtol=1e-5)
+
+
+# -- CorrelatedRelaxedBernoulli ----------------------------------------------------------------
+R2 = jnp.array([[1.0, 0.7], [0.7, 1.0]])
+PI2 = jnp.array([0.3, 0.6])
+
+
+def test_correlated_independent_case_is_product_of_binary_concretes():
+    t = 0.8
+    d = CorrelatedRelaxedBernoulli(jnp.array([0.3, 0.6, 0.8]), jnp.eye(3), t)
+    x = jnp.clip(d.sample(random.PRNGKey(5), (100,)), 1e-4, 1 - 1e-4)
+    ref = dist.RelaxedBernoulliLogits(t, d.logits).to_event(1).log_prob(x)
+    np.testing.assert_allclose(d.log_prob(x), ref, rtol=1e-4, atol=1e-3)
+
+
+def test_correlated_log_prob_against_scipy_copula():
+    t = 0.6
+    d = CorrelatedRelaxedBernoulli(PI2, R2, t)
+    x, (v,) = d.sample_with_intermediates(random.PRNGKey(6), (50,))
+    v64 = np.asarray(v, np.float64)
+    copula = stats.multivariate_normal(np.zeros(2), np.asarray(R2)).logpdf(v64) - np.sum(
+        stats.norm.logpdf(v64), -1
+    )
+    marg = np.sum(np.asarray(dist.RelaxedBernoulliLogits(t, d.logits).log_prob(x), np.float64), -1)
+    lp = np.asarray(d.log_prob(x, [v]))
+    ok = np.all((np.asarray(x) > 1e-3) & (np.asarray(x) < 1 - 1e-3), -1)  # float32 sigmoid
+    np.testing.assert_allclose(lp[ok], (copula + marg)[ok], rtol=1e-4, atol=1e-3)
+    # without the intermediates the sampler is inverted from the value
+    np.testing.assert_allclose(d.normals(x)[ok], v[ok], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(d.log_prob(x)[ok], lp[ok], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("rho", [0.7, -0.5])
+def test_correlated_density_integrates_to_one(rho):
+    """Integrate over logit space on a grid (the density in x is singular at the edges)."""
+    t = 0.9
+    d = CorrelatedRelaxedBernoulli(PI2, jnp.array([[1.0, rho], [rho, 1.0]]), t)
+    with jax.enable_x64(True):
+        d64 = CorrelatedRelaxedBernoulli(
+            jnp.asarray(PI2, jnp.float64), jnp.array([[1.0, rho], [rho, 1.0]]), t
+        )
+        h = 0.1  # the rectangle rule is spectrally accurate for this smooth, decaying integrand
+        y = jnp.arange(-25.0, 25.0 + h / 2, h)
+        yy = jnp.stack(jnp.meshgrid(y, y, indexing="ij"), -1)
+
+        @jax.jit
+        def mass(yy):
+            log_jac = jnp.sum(jax.nn.log_sigmoid(yy) + jax.nn.log_sigmoid(-yy), -1)
+            return jnp.sum(jnp.exp(d64.log_prob(jax.nn.sigmoid(yy)) + log_jac)) * h * h
+
+        total = float(mass(yy))
+    assert abs(total - 1.0) < 1e-4, total
+    assert d.event_shape == (2,)
+
+
+@pytest.mark.parametrize("rho", [0.7, -0.5, 0.0])
+def test_correlated_gates_follow_the_copula(rho):
+    t = 1.0
+    R = jnp.array([[1.0, rho], [rho, 1.0]])
+    d = CorrelatedRelaxedBernoulli(PI2, R, t)
+    x, (v,) = d.sample_with_intermediates(random.PRNGKey(7), (N,))
+    x, v = np.asarray(x, np.float64), np.asarray(v, np.float64)
+    # the underlying normals have correlation R (SE of r: (1 - rho^2) / sqrt(N))
+    r = np.corrcoef(v.T)[0, 1]
+    _assert_within(r, rho, (1 - rho**2) / np.sqrt(N))
+    # the gates are monotone in the normals: Spearman's rho is (6/pi) arcsin(rho/2)
+    rs = stats.spearmanr(x[:, 0], x[:, 1]).statistic
+    target = 6 / np.pi * np.arcsin(rho / 2)
+    _assert_within(np.arctanh(rs), np.arctanh(target), np.sqrt(1.06 / (N - 3)))
+    # rounding the gates gives the Gaussian-copula multivariate Bernoulli
+    both = (x[:, 0] > 0.5) & (x[:, 1] > 0.5)
+    a = stats.norm.ppf(np.asarray(PI2, np.float64))
+    p11 = stats.multivariate_normal([0, 0], [[1, rho], [rho, 1]]).cdf(a)
+    _assert_within(both.mean(), p11, _se_prop(p11))
+    # each gate is marginally a binary Concrete: P(x <= c) = sigmoid(t logit c - logit pi)
+    for k in range(2):
+        lg = float(d.logits[k])
+        assert (
+            stats.kstest(x[:, k], lambda c, lg=lg: special.expit(t * special.logit(c) - lg)).pvalue
+            > 1e-3
+        )
+
+
+def test_correlated_argument_errors():
+    with pytest.raises(ValueError, match="correlation"):
+        CorrelatedRelaxedBernoulli(PI2, jnp.array([[1.0, 0.5], [0.4, 1.0]]), 0.5)  # asymmetric
+    with pytest.raises(ValueError, match="correlation"):
+        CorrelatedRelaxedBernoulli(PI2, jnp.array([[2.0, 0.5], [0.5, 1.0]]), 0.5)  # diagonal
+    with pytest.raises(ValueError, match="correlation"):
+        CorrelatedRelaxedBernoulli(PI2, jnp.array([[1.0, 1.5], [1.5, 1.0]]), 0.5)  # not PD
+    with pytest.raises(ValueError, match="correlation"):
+        CorrelatedRelaxedBernoulli(PI2, jnp.eye(3), 0.5)  # shape
+    with pytest.raises(ValueError, match="probs"):
+        CorrelatedRelaxedBernoulli(0.5, jnp.eye(1), 0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        CorrelatedRelaxedBernoulli(PI2, R2, 0.0)
+    with pytest.raises(ValueError, match="probs"):
+        CorrelatedRelaxedBernoulli(jnp.array([0.3, 1.2]), R2, 0.5, validate_args=True)
+    # under jit the checks that need values are skipped, shapes are still checked
+    jax.jit(lambda r: CorrelatedRelaxedBernoulli(PI2, r, 0.5).sample(random.PRNGKey(0)))(R2)
+
+
+def test_correlated_float32_stability():
+    d_fn = lambda p, t: CorrelatedRelaxedBernoulli(p, R2, t)  # noqa: E731
+    probs = jnp.array([[1e-6, 1 - 1e-6], [0.5, 0.999]])
+    t = jnp.array([0.01, 0.01])
+
+    def run(p, t):
+        x, inter = d_fn(p, t).sample_with_intermediates(random.PRNGKey(8), (100,))
+        return x, d_fn(p, t).log_prob(x, inter)
+
+    x, lp = jax.jit(run)(probs, t)
+    assert bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(lp)))
+
+    @jax.jit
+    def grads(p, t):
+        return [jax.grad(lambda *a, o=o: jnp.sum(run(*a)[o]), (0, 1))(p, t) for o in (0, 1)]
+
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads(probs, t)))
+
+
+# -- LogitNormal -------------------------------------------------------------------------------
+@pytest.mark.parametrize("loc, scale", [(0.0, 1.0), (1.5, 0.4), (-2.0, 2.0)])
+def test_logit_normal_against_scipy(loc, scale):
+    d = LogitNormal(loc, scale)
+    xs = np.linspace(0.01, 0.99, 25)
+    ref = stats.norm.logpdf(special.logit(xs), loc, scale) - np.log(xs * (1 - xs))
+    np.testing.assert_allclose(d.log_prob(jnp.asarray(xs)), ref, rtol=1e-5, atol=1e-5)
+    cdf = lambda x: stats.norm.cdf(special.logit(x), loc, scale)  # noqa: E731
+    np.testing.assert_allclose(d.cdf(jnp.asarray(xs)), cdf(xs), rtol=1e-5, atol=1e-6)
+    q = np.array([0.05, 0.5, 0.95])
+    np.testing.assert_allclose(
+        d.icdf(jnp.asarray(q)), special.expit(stats.norm.ppf(q, loc, scale)), rtol=1e-5
+    )
+    np.testing.assert_allclose(d.median, special.expit(loc), rtol=1e-6)
+    x = np.asarray(d.sample(random.PRNGKey(9), (N,)), np.float64)
+    assert stats.kstest(x, cdf).pvalue > 1e-3
+    np.testing.assert_allclose(_quad(d, 0.0, 1.0), 1.0, atol=1e-4)
+
+
+# -- KL divergences ----------------------------------------------------------------------------
+P_ST = jnp.array([0.2, 0.7, 0.95])
+Q_B = jnp.array([0.5, 0.1, 0.9])
+
+
+@pytest.mark.parametrize(
+    "make_p",
+    [
+        lambda: StraightThroughBernoulli(probs=P_ST),
+        lambda: RelaxedBernoulliStraightThrough(0.5, probs=P_ST),
+    ],
+    ids=["st", "relaxed_st"],
+)
+@pytest.mark.parametrize(
+    "make_q",
+    [
+        lambda: dist.Bernoulli(probs=Q_B),
+        lambda: dist.Bernoulli(logits=jax.scipy.special.logit(Q_B)),
+        lambda: StraightThroughBernoulli(probs=Q_B),
+        lambda: RelaxedBernoulliStraightThrough(2.0, probs=Q_B),
+    ],
+    ids=["bernoulli_probs", "bernoulli_logits", "st", "relaxed_st"],
+)
+def test_bernoulli_kl(make_p, make_q):
+    p, q = make_p(), make_q()
+    kl = kl_divergence(p, q)
+    pp, qq = np.asarray(P_ST, np.float64), np.asarray(Q_B, np.float64)
+    exact = pp * np.log(pp / qq) + (1 - pp) * np.log((1 - pp) / (1 - qq))
+    np.testing.assert_allclose(kl, exact, rtol=1e-4, atol=1e-6)
+    x = p.sample(random.PRNGKey(10), (N,))
+    diff = np.asarray(p.log_prob(x) - q.log_prob(x), np.float64)
+    for k in range(3):
+        _assert_within(diff[:, k].mean(), exact[k], diff[:, k].std() / np.sqrt(N))
+    # through to_event (and so TraceMeanField_ELBO on plates)
+    np.testing.assert_allclose(
+        kl_divergence(p.to_event(1), q.to_event(1)), exact.sum(), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_trace_mean_field_elbo_uses_the_exact_kl():
+    def model():
+        numpyro.sample("z", dist.Bernoulli(probs=Q_B).to_event(1))
+
+    def guide():
+        numpyro.sample("z", StraightThroughBernoulli(probs=P_ST).to_event(1))
+
+    loss = TraceMeanField_ELBO().loss(random.PRNGKey(0), {}, model, guide)
+    np.testing.assert_allclose(
+        loss,
+        kl_divergence(StraightThroughBernoulli(probs=P_ST), dist.Bernoulli(probs=Q_B)).sum(),
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    "p_params, q_params",
+    [((0.3, 0.5), (0.6, 0.3)), ((0.9, 0.2), (-0.1, 0.7)), ((0.5, 0.4), (0.5, 0.4))],
+)
+def test_gaussian_gate_kl(p_params, q_params):
+    p, q = GaussianRelaxedBernoulli(*p_params), GaussianRelaxedBernoulli(*q_params)
+    kl = float(kl_divergence(p, q))
+    # independent: atoms plus quadrature of p log(p/q) inside, from the log densities
+    lp = jax.jit(lambda x: p.log_prob(x))
+    lq = jax.jit(lambda x: q.log_prob(x))
+    inside, _ = integrate.quad(
+        lambda x: float(jnp.exp(lp(x)) * (lp(x) - lq(x))),
+        0.0,
+        1.0,
+        limit=200,
+        epsabs=1e-7,
+        epsrel=1e-7,
+    )
+    atoms = sum(
+        float(jnp.exp(lp(a)) * (lp(a) - lq(a))) for a in (jnp.float32(0.0), jnp.float32(1.0))
+    )
+    np.testing.assert_allclose(kl, atoms + inside, rtol=1e-4, atol=1e-6)
+    z = p.sample(random.PRNGKey(11), (N,))
+    diff = np.asarray(p.log_prob(z) - q.log_prob(z), np.float64)
+    _assert_within(diff.mean(), kl, diff.std() / np.sqrt(N))
+    if p_params == q_params:
+        assert abs(kl) < 1e-6
+
+
+def test_logit_normal_kl():
+    p, q = LogitNormal(jnp.array([0.3, -1.0]), 0.8), LogitNormal(jnp.array([-0.5, 1.0]), 1.5)
+    kl = np.asarray(kl_divergence(p, q))
+    m1, s1, m2, s2 = np.array([0.3, -1.0]), 0.8, np.array([-0.5, 1.0]), 1.5
+    exact = np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+    np.testing.assert_allclose(kl, exact, rtol=1e-5)
+    x, inter = p.sample_with_intermediates(random.PRNGKey(12), (N,))
+    diff = np.asarray(p.log_prob(x, inter) - q.log_prob(x), np.float64)
+    for k in range(2):
+        _assert_within(diff[:, k].mean(), exact[k], diff[:, k].std() / np.sqrt(N))
