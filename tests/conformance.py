@@ -38,8 +38,8 @@ class Case:
     fd_sample: tuple[str, ...] = ()
     #: parameters whose log_prob derivative is checked by finite differences
     fd_log_prob: tuple[str, ...] = ()
-    #: values at which log_prob is checked; default: a sample of the distribution
-    value: Callable[[Distribution, jax.Array], jax.Array] | None = None
+    #: ``value(d, key, sample_shape)``: values at which log_prob is checked (default: samples)
+    value: Callable[[Distribution, jax.Array, tuple], jax.Array] | None = None
     #: whether every sample must be distinct across identically parameterised batch rows
     continuous_sample: bool = True
 
@@ -51,7 +51,7 @@ class Case:
 
     def sample_value(self, d: Distribution, key: jax.Array, shape=()) -> jax.Array:
         if self.value is not None:
-            return self.value(d, key) if not shape else self.value(d.expand(shape + d.batch_shape), key)
+            return self.value(d, key, shape)
         return d.sample(key, shape)
 
 

@@ -1,4 +1,4 @@
-"""Extra constraints: one-hot vectors, the log-simplex and the relaxed k-hot polytope."""
+"""Extra constraints: one-hot vectors, the log-simplex and relaxed k-hot vectors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from numpyro.distributions.transforms import (
     biject_to,
 )
 
-__all__ = ["k_hot_polytope", "log_simplex", "one_hot"]
+__all__ = ["relaxed_k_hot", "log_simplex", "one_hot"]
 
 
 class _OneHot(constraints._SingletonConstraint):
@@ -40,8 +40,12 @@ class _LogSimplex(constraints._SingletonConstraint):
         return jnp.full_like(prototype, -jnp.log(prototype.shape[-1]))
 
 
-class _KHotPolytope(constraints.Constraint):
-    """Vectors in ``[0, 1]^K`` summing to ``k``: the hull of the k-hot vectors."""
+class _RelaxedKHot(constraints.Constraint):
+    """Non-negative vectors summing to ``k``: the k-hot vectors and their relaxations.
+
+    The successive-softmax relaxation of a k-subset keeps the sum exactly ``k`` but, at high
+    temperature, an entry can exceed 1, so the set is the scaled simplex, not the k-hot polytope.
+    """
 
     event_dim = 1
 
@@ -52,7 +56,7 @@ class _KHotPolytope(constraints.Constraint):
     def __call__(self, x):
         s = x.sum(axis=-1)
         tol = 1e-5 * max(self.k, 1)
-        return ((x >= 0) & (x <= 1)).all(axis=-1) & (jnp.abs(s - self.k) < tol)
+        return (x >= 0).all(axis=-1) & (jnp.abs(s - self.k) < tol)
 
     def feasible_like(self, prototype):
         return jnp.full_like(prototype, self.k / prototype.shape[-1])
@@ -61,15 +65,15 @@ class _KHotPolytope(constraints.Constraint):
         return (), ((), {"k": self.k})
 
     def eq(self, other, static=False):
-        return isinstance(other, _KHotPolytope) and other.k == self.k
+        return isinstance(other, _RelaxedKHot) and other.k == self.k
 
     def __repr__(self):
-        return f"KHotPolytope(k={self.k})"
+        return f"RelaxedKHot(k={self.k})"
 
 
 one_hot = _OneHot()
 log_simplex = _LogSimplex()
-k_hot_polytope = _KHotPolytope
+relaxed_k_hot = _RelaxedKHot
 
 
 @biject_to.register(type(log_simplex))

@@ -16,7 +16,7 @@ from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
 from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.categorical import _OneHotLogits
-from numpyro_relax.distributions.constraints import k_hot_polytope
+from numpyro_relax.distributions.constraints import relaxed_k_hot
 from numpyro_relax.distributions.util import all_concrete, log1mexp, straight_through
 
 __all__ = ["GumbelSoftmaxTopK", "subset_log_prob"]
@@ -41,7 +41,7 @@ def relaxed_top_k(perturbed: jax.Array, k: int, temperature: jax.Array) -> jax.A
         return alpha + log1mexp(log_a), jnp.exp(log_a)
 
     _, steps = lax.scan(step, perturbed, None, length=k)
-    return jnp.clip(jnp.sum(steps, axis=0), 0.0, 1.0)
+    return jnp.sum(steps, axis=0)
 
 
 def k_hot_of_top_k(perturbed: jax.Array, k: int) -> jax.Array:
@@ -119,8 +119,9 @@ class GumbelSoftmaxTopK(_OneHotLogits):
         \alpha^{(j+1)} = \alpha^{(j)} + \log(1 - a^{(j)}),\quad \alpha^{(1)} = r,\quad
         x = \sum_{j=1}^k a^{(j)},
 
-    a point of :math:`\{x \in [0,1]^K : \sum x = k\}` that tends to the hard sample as
-    :math:`\tau \to 0`. ``hard=True`` returns the exact k-hot forward value with the gradient of
+    a point of :math:`\{x \ge 0 : \sum x = k\}` that tends to the hard sample as
+    :math:`\tau \to 0` (at high temperature an entry can exceed 1, so the support is declared
+    as that scaled simplex). ``hard=True`` returns the exact k-hot forward value with the gradient of
     :math:`x` (straight-through).
 
     ``log_prob`` of a k-hot value is the exact probability of that *unordered* subset,
@@ -173,7 +174,7 @@ class GumbelSoftmaxTopK(_OneHotLogits):
 
     @lazy_property
     def support(self) -> constraints.Constraint:
-        return k_hot_polytope(self.k)
+        return relaxed_k_hot(self.k)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         shape = sample_shape + self.batch_shape + self.event_shape
