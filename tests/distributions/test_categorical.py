@@ -245,16 +245,18 @@ def test_decoupled_backward_temperature_shapes_the_gradient():
     w = random.normal(random.PRNGKey(8), (8, 4))
 
     def grad(tf, tb):
-        f = lambda lg: jnp.sum(
-            w * nr.DecoupledStraightThroughGumbelSoftmax(tf, tb, logits=lg).sample(key, (8,))
-        )
+        def f(lg):
+            d = nr.DecoupledStraightThroughGumbelSoftmax(tf, tb, logits=lg)
+            return jnp.sum(w * d.sample(key, (8,)))
+
         return jax.grad(f)(logits)
 
     # tau_f = 1 is the straight-through Gumbel-softmax at temperature tau_b: same values, grads
     for tb in [0.3, 2.0]:
-        st = lambda lg, tb=tb: nr.RelaxedOneHotCategoricalStraightThrough(tb, logits=lg).sample(
-            key, (8,)
-        )
+
+        def st(lg, tb=tb):
+            return nr.RelaxedOneHotCategoricalStraightThrough(tb, logits=lg).sample(key, (8,))
+
         np.testing.assert_array_equal(
             nr.DecoupledStraightThroughGumbelSoftmax(1.0, tb, logits=logits).sample(key, (8,)),
             st(logits),
