@@ -443,3 +443,20 @@ def test_svi_recovers_the_category():
     probs = jax.nn.softmax(result.params["logits"])
     assert int(jnp.argmax(probs)) == 2 and float(probs[2]) > 0.9
     assert result.losses[-50:].mean() < result.losses[:50].mean()
+
+
+@pytest.mark.parametrize("cls", [nr.RelaxedOneHotCategorical, nr.ExpRelaxedOneHotCategorical])
+def test_autoguide_on_relaxed_latent(cls):
+    """AutoNormal works through biject_to(support): simplex and the log-simplex."""
+    from numpyro.infer.autoguide import AutoNormal
+
+    def model():
+        numpyro.sample("z", cls(0.7, logits=jnp.array([0.5, -1.0, 1.2])))
+
+    guide = AutoNormal(model)
+    svi = SVI(model, guide, optax.adam(0.02), Trace_ELBO())
+    result = svi.run(random.PRNGKey(0), 300, progress_bar=False)
+    z = guide.sample_posterior(random.PRNGKey(1), result.params, sample_shape=(200,))["z"]
+    assert z.shape == (200, 3)
+    assert bool(jnp.all(cls(0.7, logits=jnp.zeros(3)).support(z)))
+    assert np.isfinite(result.losses).all()
