@@ -259,9 +259,7 @@ class LogisticNormal(Distribution):
                 f"{name}: `scale_tril` must have shape batch_shape + ({n}, {n}) to match `loc`, "
                 f"got {scale_tril.shape}."
             )
-        batch_shape = broadcast_batch(
-            name, loc=loc.shape[:-1], scale_tril=scale_tril.shape[:-2]
-        )
+        batch_shape = broadcast_batch(name, loc=loc.shape[:-1], scale_tril=scale_tril.shape[:-2])
         self.loc = jnp.broadcast_to(loc, batch_shape + (n,))
         self.scale_tril = jnp.broadcast_to(scale_tril, batch_shape + (n, n))
         super().__init__(batch_shape, (n + 1,), validate_args=validate_args)
