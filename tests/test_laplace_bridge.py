@@ -1,0 +1,168 @@
+"""The Laplace bridge: hand-computed values, moments, exact round trips, batching, the std trap."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import random
+from numpyro.distributions import Dirichlet, MultivariateNormal, Normal
+from scipy.special import digamma, polygamma
+
+from numpyro_relax.distributions.simplex import (
+    InvertibleGaussian,
+    LogisticNormal,
+    LogisticNormalSoftmax,
+)
+from numpyro_relax.laplace_bridge import (
+    dirichlet_to_gaussian,
+    gaussian_to_dirichlet,
+    laplace_bridge,
+)
+
+ALPHA = jnp.array([1.0, 2.0, 4.0])
+# by hand: mu = log a - mean(log a) = (-log 2, 0, log 2); Sigma_kk = (1/a_k)(1 - 2/3) + (1/9)(7/4),
+# Sigma_kl = -(1/3)(1/a_k + 1/a_l) + (1/9)(7/4)
+MU = np.array([-np.log(2.0), 0.0, np.log(2.0)])
+SIGMA = np.array([[19.0, -11.0, -8.0], [-11.0, 13.0, -2.0], [-8.0, -2.0, 10.0]]) / 36.0
+
+
+def test_hand_computed_example():
+    loc, cov = dirichlet_to_gaussian(ALPHA)
+    np.testing.assert_allclose(loc, MU, atol=1e-6)
+    np.testing.assert_allclose(cov, SIGMA, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gaussian_to_dirichlet(MU, np.diag(SIGMA)), ALPHA, rtol=1e-6)
+    full = laplace_bridge(Dirichlet(ALPHA))
+    assert isinstance(full, LogisticNormal)
+    np.testing.assert_allclose(full.loc, [np.log(1 / 4), np.log(2 / 4)], rtol=1e-6)
+    # A Sigma A^T = diag(1/a_1, 1/a_2) + 1/a_3
+    np.testing.assert_allclose(full.covariance_matrix, [[1.25, 0.25], [0.25, 0.75]], rtol=1e-6)
+    diag = laplace_bridge(Dirichlet(ALPHA), diagonal=True)
+    assert isinstance(diag, LogisticNormalSoftmax)
+    np.testing.assert_allclose(diag.loc, MU, atol=1e-6)
+    # the variance trap: the *standard deviation* handed to the logistic-normal is sqrt(Sigma_kk)
+    np.testing.assert_allclose(diag.scale, np.sqrt(np.diag(SIGMA)), rtol=1e-6)
+
+
+def test_full_bridge_is_softmax_of_independent_logits():
+    """A Sigma A^T = A diag(1/alpha) A^T: the full bridge is softmax(N(log a, diag(1/a)))."""
+    full = laplace_bridge(Dirichlet(ALPHA))
+    same = LogisticNormalSoftmax(jnp.log(ALPHA), 1 / jnp.sqrt(ALPHA))
+    x = full.sample(random.PRNGKey(0), (100,))
+    np.testing.assert_allclose(full.log_prob(x), same.log_prob(x), rtol=1e-4, atol=1e-4)
+    fast = laplace_bridge(Dirichlet(ALPHA), diagonal=True)
+    assert not np.allclose(fast.log_prob(x), full.log_prob(x), atol=0.1)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_round_trip_is_exact_and_batched(diagonal):
+    with jax.enable_x64(True):
+        alpha = jnp.exp(random.normal(random.PRNGKey(1), (2, 3, 5), jnp.float64) * 2)
+        d = laplace_bridge(Dirichlet(alpha), diagonal=diagonal)
+        assert d.batch_shape == (2, 3) and d.event_shape == (5,)
+        back = laplace_bridge(d)
+        assert isinstance(back, Dirichlet) and back.batch_shape == (2, 3)
+        np.testing.assert_allclose(back.concentration, alpha, rtol=1e-11)
+        loc, cov = dirichlet_to_gaussian(alpha)
+        assert loc.shape == (2, 3, 5) and cov.shape == (2, 3, 5, 5)
+        var = jnp.diagonal(cov, axis1=-2, axis2=-1)
+        np.testing.assert_allclose(gaussian_to_dirichlet(loc, var), alpha, rtol=1e-11)
+    # float32, too
+    alpha32 = jnp.array([[0.3, 1.0, 7.0, 50.0], [2.0, 2.0, 2.0, 2.0]])
+    back32 = laplace_bridge(laplace_bridge(Dirichlet(alpha32), diagonal=diagonal))
+    np.testing.assert_allclose(back32.concentration, alpha32, rtol=2e-5)
+
+
+def test_bridge_matches_moments_of_centred_log_dirichlet_samples():
+    """For large concentrations the bridge Gaussian matches E and Cov of z = log x - mean(log x).
+
+    Exact moments: E z = P psi(a), Cov z = P diag(psi'(a)) P. The Laplace bridge replaces psi(a)
+    by log a and psi'(a) by 1/a: errors below 1/a and 1/a^2, the allowance added to 5 SE.
+    """
+    alpha = np.array([150.0, 250.0, 400.0, 200.0])
+    n = 20_000
+    x = Dirichlet(jnp.asarray(alpha)).sample(random.PRNGKey(2), (n,))
+    z = np.log(np.asarray(x, np.float64))
+    z -= z.mean(-1, keepdims=True)
+    loc, cov = (np.asarray(a) for a in dirichlet_to_gaussian(jnp.asarray(alpha)))
+    m = z.mean(0)
+    se_m = z.std(0) / np.sqrt(n)
+    bias_m = 1 / alpha.min()
+    assert np.all(np.abs(m - loc) < 5 * se_m + bias_m), (m, loc)
+    c = z - m
+    prods = c[:, :, None] * c[:, None, :]
+    emp, se_c = prods.mean(0), prods.std(0) / np.sqrt(n)
+    bias_c = np.abs(cov).max() / alpha.min()
+    assert np.all(np.abs(emp - cov) < 5 * se_c + bias_c)
+    # the allowances are small next to what they allow: the comparison has teeth
+    p = np.eye(4) - 1 / 4
+    exact_cov = p @ np.diag(polygamma(1, alpha)) @ p
+    exact_mean = p @ digamma(alpha)
+    assert np.abs(exact_cov - cov).max() < bias_c and np.abs(exact_mean - loc).max() < bias_m
+    assert bias_c < 0.02 * np.abs(cov).max()
+    # relaxit's trap: using the standard deviation as the variance is far outside the tolerance
+    std = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(np.diag(emp) - std) > 50 * (np.diag(se_c) + bias_c))
+
+
+def test_gaussian_to_dirichlet_is_shift_invariant_without_overflow():
+    mu = jnp.array([0.5, -1.0, 2.0, 0.0], jnp.float32)
+    var = jnp.array([0.3, 0.5, 0.2, 0.4], jnp.float32)
+    a = gaussian_to_dirichlet(mu, var)
+    # exp(-mu) alone would overflow float32 at a shift of -95
+    b = gaussian_to_dirichlet(mu - 95.0, var)
+    assert bool(jnp.all(jnp.isfinite(b)))
+    np.testing.assert_allclose(b, a, rtol=1e-5)
+    # the formula written out, at the unshifted logits
+    k = 4
+    ref = (1 - 2 / k + np.exp(mu) * np.exp(-mu).sum() / k**2) / var
+    np.testing.assert_allclose(a, ref, rtol=1e-6)
+
+
+def test_gaussians_over_logits_to_dirichlet():
+    loc = jnp.array([[0.5, -1.0, 2.0], [0.0, 0.1, -0.3]])
+    cov = jnp.array([[1.0, 0.3, 0.1], [0.3, 0.5, 0.0], [0.1, 0.0, 0.8]])
+    expected = gaussian_to_dirichlet(loc, jnp.diag(cov))
+    np.testing.assert_allclose(
+        laplace_bridge(MultivariateNormal(loc, cov)).concentration, expected, rtol=1e-6
+    )
+    scale = jnp.sqrt(jnp.diag(cov))
+    for d in (
+        Normal(loc, scale),
+        Normal(loc, scale).to_event(1),
+        LogisticNormalSoftmax(loc, scale),
+    ):
+        out = laplace_bridge(d)
+        assert out.batch_shape == (2,)
+        np.testing.assert_allclose(out.concentration, expected, rtol=1e-6)
+
+
+def test_alr_laws_bridge_through_their_sum_to_zero_logits():
+    with jax.enable_x64(True):
+        loc = jnp.array([0.3, -0.2, 0.5])
+        tril = jnp.array([[0.9, 0.0, 0.0], [0.3, 0.7, 0.0], [-0.2, 0.1, 0.5]])
+        s = np.zeros((4, 4))
+        s[:3, :3] = np.asarray(tril @ tril.T)
+        p = np.eye(4) - 1 / 4
+        z_loc = p @ np.append(np.asarray(loc), 0.0)
+        z_var = np.diag(p @ s @ p)
+        expected = gaussian_to_dirichlet(z_loc, z_var)
+        np.testing.assert_allclose(
+            laplace_bridge(LogisticNormal(loc, tril)).concentration, expected, rtol=1e-12
+        )
+        # an IGR is the logistic-normal with ALR mean loc/tau - log(delta), sd scale/tau
+        igr = InvertibleGaussian(jnp.array([0.3, -0.2]), jnp.array([0.5, 0.8]), 0.5, 2.0)
+        ln = LogisticNormal(jnp.array([0.6, -0.4]) - np.log(2.0), jnp.diag(jnp.array([1.0, 1.6])))
+        np.testing.assert_allclose(
+            laplace_bridge(igr).concentration, laplace_bridge(ln).concentration, rtol=1e-12
+        )
+        x = ln.sample(random.PRNGKey(0), (10,))
+        np.testing.assert_allclose(igr.log_prob(x), ln.log_prob(x), rtol=1e-12)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="covariance"):
+        gaussian_to_dirichlet(jnp.zeros(3), jnp.eye(3))
+    with pytest.raises(ValueError, match="K >= 2"):
+        dirichlet_to_gaussian(jnp.ones(1))
+    with pytest.raises(TypeError, match="Dirichlet"):
+        laplace_bridge(Normal(0.0, 1.0).expand((3,)).to_event(1).to_event(0).mask(True))
