@@ -185,7 +185,10 @@ class TraceLOO_ELBO(_MultiParticleScoreELBO):
     :math:`-\frac{1}{N}\sum_i(\log p(x, z^i) - \log q(z^i))`.
 
     Scales (``handlers.scale``, subsampling) multiply the costs; the score is the gradient of the
-    unscaled log-density of the distribution the site was sampled from.
+    unscaled log-density of the distribution the site was sampled from, so a scaled site's
+    gradient is unbiased. (NumPyro 0.22's ``TraceGraph_ELBO`` multiplies the score by the scale
+    as well, which inflates such gradients by the scale factor; with unit scales the two agree in
+    expectation.)
 
     :param num_particles: number of particles :math:`N \geq 2`.
     :param vectorize_particles: ``True`` (``jax.vmap``), ``False`` (``jax.lax.map``) or a callable
