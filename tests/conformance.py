@@ -94,7 +94,11 @@ class ConformanceSuite:
             assert distinct > 1
         # also when the parameters themselves carry the repeated batch (not via expand)
         params = {
-            k: (jnp.broadcast_to(v, (rows,) + jnp.shape(v)) if k in _array_params(case.params) else v)
+            k: (
+                jnp.broadcast_to(v, (rows,) + jnp.shape(v))
+                if k in _array_params(case.params)
+                else v
+            )
             for k, v in case.params.items()
         }
         x2 = case.make(**params).sample(KEY).reshape(rows, -1)
@@ -214,10 +218,11 @@ class ConformanceSuite:
                 theta = params[name]
                 weights = random.normal(random.PRNGKey(1), jax.eval_shape(out, theta).shape)
 
+                @jax.jit
                 def f(theta, out=out, weights=weights):
                     return jnp.sum(weights * out(theta))
 
-                g = jax.grad(f)(theta)
+                g = jax.jit(jax.grad(f))(theta)
                 direction = random.normal(random.PRNGKey(2), jnp.shape(theta), jnp.float64)
                 eps = 1e-6
                 fd = (f(theta + eps * direction) - f(theta - eps * direction)) / (2 * eps)
