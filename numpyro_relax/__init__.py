@@ -4,6 +4,11 @@ from numpyro_relax import datasets, diagnostics, estimators, infer
 from numpyro_relax.distributions import *  # noqa: F403
 from numpyro_relax.distributions import __all__ as _distributions_all
 from numpyro_relax.infer import TraceLOO_ELBO, VarGrad_ELBO
+from numpyro_relax.laplace_bridge import (
+    dirichlet_to_gaussian,
+    gaussian_to_dirichlet,
+    laplace_bridge,  # the function; the module stays importable as numpyro_relax.laplace_bridge
+)
 
 __version__ = "0.1.0"
 
@@ -15,5 +20,8 @@ __all__ = [
     "diagnostics",
     "estimators",
     "infer",
+    "laplace_bridge",
+    "dirichlet_to_gaussian",
+    "gaussian_to_dirichlet",
     *_distributions_all,
 ]
