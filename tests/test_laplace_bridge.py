@@ -26,50 +26,73 @@ MU = np.array([-np.log(2.0), 0.0, np.log(2.0)])
 SIGMA = np.array([[19.0, -11.0, -8.0], [-11.0, 13.0, -2.0], [-8.0, -2.0, 10.0]]) / 36.0
 
 
+@jax.jit
+def _bridges(alpha):
+    loc, cov = dirichlet_to_gaussian(alpha)
+    full = laplace_bridge(Dirichlet(alpha))
+    diag = laplace_bridge(Dirichlet(alpha), diagonal=True)
+    assert isinstance(full, LogisticNormal) and isinstance(diag, LogisticNormalSoftmax)
+    return {
+        "loc": loc,
+        "cov": cov,
+        "alpha": gaussian_to_dirichlet(loc, jnp.diagonal(cov)),
+        "full_loc": full.loc,
+        "full_cov": full.covariance_matrix,
+        "diag_loc": diag.loc,
+        "diag_scale": diag.scale,
+    }
+
+
 def test_hand_computed_example():
-    loc, cov = dirichlet_to_gaussian(ALPHA)
-    np.testing.assert_allclose(loc, MU, atol=1e-6)
-    np.testing.assert_allclose(cov, SIGMA, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(gaussian_to_dirichlet(MU, np.diag(SIGMA)), ALPHA, rtol=1e-6)
-    full = laplace_bridge(Dirichlet(ALPHA))
-    assert isinstance(full, LogisticNormal)
-    np.testing.assert_allclose(full.loc, [np.log(1 / 4), np.log(2 / 4)], rtol=1e-6)
+    out = _bridges(ALPHA)
+    np.testing.assert_allclose(out["loc"], MU, atol=1e-6)
+    np.testing.assert_allclose(out["cov"], SIGMA, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out["alpha"], ALPHA, rtol=1e-6)
+    np.testing.assert_allclose(out["full_loc"], [np.log(1 / 4), np.log(2 / 4)], rtol=1e-6)
     # A Sigma A^T = diag(1/a_1, 1/a_2) + 1/a_3
-    np.testing.assert_allclose(full.covariance_matrix, [[1.25, 0.25], [0.25, 0.75]], rtol=1e-6)
-    diag = laplace_bridge(Dirichlet(ALPHA), diagonal=True)
-    assert isinstance(diag, LogisticNormalSoftmax)
-    np.testing.assert_allclose(diag.loc, MU, atol=1e-6)
+    np.testing.assert_allclose(out["full_cov"], [[1.25, 0.25], [0.25, 0.75]], rtol=1e-6)
+    np.testing.assert_allclose(out["diag_loc"], MU, atol=1e-6)
     # the variance trap: the *standard deviation* handed to the logistic-normal is sqrt(Sigma_kk)
-    np.testing.assert_allclose(diag.scale, np.sqrt(np.diag(SIGMA)), rtol=1e-6)
+    np.testing.assert_allclose(out["diag_scale"], np.sqrt(np.diag(SIGMA)), rtol=1e-6)
 
 
 def test_full_bridge_is_softmax_of_independent_logits():
     """A Sigma A^T = A diag(1/alpha) A^T: the full bridge is softmax(N(log a, diag(1/a)))."""
-    full = laplace_bridge(Dirichlet(ALPHA))
-    same = LogisticNormalSoftmax(jnp.log(ALPHA), 1 / jnp.sqrt(ALPHA))
-    x = full.sample(random.PRNGKey(0), (100,))
-    np.testing.assert_allclose(full.log_prob(x), same.log_prob(x), rtol=1e-4, atol=1e-4)
-    fast = laplace_bridge(Dirichlet(ALPHA), diagonal=True)
-    assert not np.allclose(fast.log_prob(x), full.log_prob(x), atol=0.1)
+
+    @jax.jit
+    def log_probs(alpha, key):
+        full = laplace_bridge(Dirichlet(alpha))
+        same = LogisticNormalSoftmax(jnp.log(alpha), 1 / jnp.sqrt(alpha))
+        fast = laplace_bridge(Dirichlet(alpha), diagonal=True)
+        x = full.sample(key, (100,))
+        return full.log_prob(x), same.log_prob(x), fast.log_prob(x)
+
+    full, same, fast = log_probs(ALPHA, random.PRNGKey(0))
+    np.testing.assert_allclose(full, same, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(fast, full, atol=0.1)
 
 
 @pytest.mark.parametrize("diagonal", [False, True])
 def test_round_trip_is_exact_and_batched(diagonal):
+    @jax.jit
+    def round_trip(alpha):
+        d = laplace_bridge(Dirichlet(alpha), diagonal=diagonal)
+        assert d.batch_shape == alpha.shape[:-1] and d.event_shape == alpha.shape[-1:]
+        back = laplace_bridge(d)
+        assert isinstance(back, Dirichlet) and back.batch_shape == alpha.shape[:-1]
+        loc, cov = dirichlet_to_gaussian(alpha)
+        assert loc.shape == alpha.shape and cov.shape == alpha.shape + alpha.shape[-1:]
+        var = jnp.diagonal(cov, axis1=-2, axis2=-1)
+        return back.concentration, gaussian_to_dirichlet(loc, var)
+
     with jax.enable_x64(True):
         alpha = jnp.exp(random.normal(random.PRNGKey(1), (2, 3, 5), jnp.float64) * 2)
-        d = laplace_bridge(Dirichlet(alpha), diagonal=diagonal)
-        assert d.batch_shape == (2, 3) and d.event_shape == (5,)
-        back = laplace_bridge(d)
-        assert isinstance(back, Dirichlet) and back.batch_shape == (2, 3)
-        np.testing.assert_allclose(back.concentration, alpha, rtol=1e-11)
-        loc, cov = dirichlet_to_gaussian(alpha)
-        assert loc.shape == (2, 3, 5) and cov.shape == (2, 3, 5, 5)
-        var = jnp.diagonal(cov, axis1=-2, axis2=-1)
-        np.testing.assert_allclose(gaussian_to_dirichlet(loc, var), alpha, rtol=1e-11)
-    # float32, too
+        for out in round_trip(alpha):
+            assert out.dtype == jnp.float64
+            np.testing.assert_allclose(out, alpha, rtol=1e-11)
     alpha32 = jnp.array([[0.3, 1.0, 7.0, 50.0], [2.0, 2.0, 2.0, 2.0]])
-    back32 = laplace_bridge(laplace_bridge(Dirichlet(alpha32), diagonal=diagonal))
-    np.testing.assert_allclose(back32.concentration, alpha32, rtol=2e-5)
+    for out in round_trip(alpha32):
+        np.testing.assert_allclose(out, alpha32, rtol=2e-5)
 
 
 def test_bridge_matches_moments_of_centred_log_dirichlet_samples():
@@ -80,7 +103,7 @@ def test_bridge_matches_moments_of_centred_log_dirichlet_samples():
     """
     alpha = np.array([150.0, 250.0, 400.0, 200.0])
     n = 20_000
-    x = Dirichlet(jnp.asarray(alpha)).sample(random.PRNGKey(2), (n,))
+    x = jax.jit(lambda a, k: Dirichlet(a).sample(k, (n,)))(jnp.asarray(alpha), random.PRNGKey(2))
     z = np.log(np.asarray(x, np.float64))
     z -= z.mean(-1, keepdims=True)
     loc, cov = (np.asarray(a) for a in dirichlet_to_gaussian(jnp.asarray(alpha)))
@@ -121,42 +144,58 @@ def test_gaussian_to_dirichlet_is_shift_invariant_without_overflow():
 def test_gaussians_over_logits_to_dirichlet():
     loc = jnp.array([[0.5, -1.0, 2.0], [0.0, 0.1, -0.3]])
     cov = jnp.array([[1.0, 0.3, 0.1], [0.3, 0.5, 0.0], [0.1, 0.0, 0.8]])
-    expected = gaussian_to_dirichlet(loc, jnp.diag(cov))
-    np.testing.assert_allclose(
-        laplace_bridge(MultivariateNormal(loc, cov)).concentration, expected, rtol=1e-6
-    )
-    scale = jnp.sqrt(jnp.diag(cov))
-    for d in (
-        Normal(loc, scale),
-        Normal(loc, scale).to_event(1),
-        LogisticNormalSoftmax(loc, scale),
-    ):
-        out = laplace_bridge(d)
-        assert out.batch_shape == (2,)
-        np.testing.assert_allclose(out.concentration, expected, rtol=1e-6)
+
+    @jax.jit
+    def run(loc, cov):
+        scale = jnp.sqrt(jnp.diag(cov))
+        laws = (
+            MultivariateNormal(loc, cov),
+            Normal(loc, scale),
+            Normal(loc, scale).to_event(1),
+            LogisticNormalSoftmax(loc, scale),
+        )
+        outs = [laplace_bridge(d) for d in laws]
+        assert all(isinstance(o, Dirichlet) and o.batch_shape == (2,) for o in outs)
+        return gaussian_to_dirichlet(loc, jnp.diag(cov)), [o.concentration for o in outs]
+
+    expected, outs = run(loc, cov)
+    for out in outs:
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
 def test_alr_laws_bridge_through_their_sum_to_zero_logits():
-    with jax.enable_x64(True):
-        loc = jnp.array([0.3, -0.2, 0.5])
-        tril = jnp.array([[0.9, 0.0, 0.0], [0.3, 0.7, 0.0], [-0.2, 0.1, 0.5]])
-        s = np.zeros((4, 4))
-        s[:3, :3] = np.asarray(tril @ tril.T)
-        p = np.eye(4) - 1 / 4
-        z_loc = p @ np.append(np.asarray(loc), 0.0)
-        z_var = np.diag(p @ s @ p)
-        expected = gaussian_to_dirichlet(z_loc, z_var)
-        np.testing.assert_allclose(
-            laplace_bridge(LogisticNormal(loc, tril)).concentration, expected, rtol=1e-12
-        )
+    loc = np.array([0.3, -0.2, 0.5])
+    tril = np.array([[0.9, 0.0, 0.0], [0.3, 0.7, 0.0], [-0.2, 0.1, 0.5]])
+    s = np.zeros((4, 4))
+    s[:3, :3] = tril @ tril.T
+    p = np.eye(4) - 1 / 4
+    z_loc = p @ np.append(loc, 0.0)  # z = P [y, 0], written out densely
+    z_var = np.diag(p @ s @ p)
+    k = 4
+    expected = (1 - 2 / k + np.exp(z_loc) * np.exp(-z_loc).sum() / k**2) / z_var
+
+    @jax.jit
+    def run(loc, tril, key):
+        ln = LogisticNormal(loc, tril)
         # an IGR is the logistic-normal with ALR mean loc/tau - log(delta), sd scale/tau
         igr = InvertibleGaussian(jnp.array([0.3, -0.2]), jnp.array([0.5, 0.8]), 0.5, 2.0)
-        ln = LogisticNormal(jnp.array([0.6, -0.4]) - np.log(2.0), jnp.diag(jnp.array([1.0, 1.6])))
-        np.testing.assert_allclose(
-            laplace_bridge(igr).concentration, laplace_bridge(ln).concentration, rtol=1e-12
+        ln2 = LogisticNormal(jnp.array([0.6, -0.4]) - jnp.log(2.0), jnp.diag(jnp.array([1.0, 1.6])))
+        x = ln2.sample(key, (10,))
+        return (
+            laplace_bridge(ln).concentration,
+            laplace_bridge(igr).concentration,
+            laplace_bridge(ln2).concentration,
+            igr.log_prob(x),
+            ln2.log_prob(x),
         )
-        x = ln.sample(random.PRNGKey(0), (10,))
-        np.testing.assert_allclose(igr.log_prob(x), ln.log_prob(x), rtol=1e-12)
+
+    with jax.enable_x64(True):
+        a_ln, a_igr, a_ln2, lp_igr, lp_ln2 = run(
+            jnp.asarray(loc), jnp.asarray(tril), random.PRNGKey(0)
+        )
+        np.testing.assert_allclose(a_ln, expected, rtol=1e-12)
+        np.testing.assert_allclose(a_igr, a_ln2, rtol=1e-12)
+        np.testing.assert_allclose(lp_igr, lp_ln2, rtol=1e-12)
 
 
 def test_errors():

@@ -1,5 +1,7 @@
 """Simplex family (IGR, LogisticNormal, LogisticNormalSoftmax): protocol and exact densities."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -73,16 +75,26 @@ class TestConformance(ConformanceSuite):
 # -- densities against independent computations -------------------------------------------------
 
 
+@partial(jax.jit, static_argnums=2)
+def _draw(d, key, n):
+    """``n`` samples of ``d``, with log_prob from the intermediates and from the values alone."""
+    x, inter = d.sample_with_intermediates(key, (n,))
+    return x, d.log_prob(x, inter), d.log_prob(x)
+
+
+_log_prob = jax.jit(lambda d, x: d.log_prob(x))
+
+
 def test_logistic_normal_density_matches_scipy():
     with jax.enable_x64(True):
         loc = jnp.array([0.3, -1.0, 0.5])
         tril = TRIL[0].astype(jnp.float64)
         d = LogisticNormal(loc, tril)
-        x = np.asarray(d.sample(random.PRNGKey(1), (50,)))
+        x, lp, _ = (np.asarray(a) for a in _draw(d, random.PRNGKey(1), 50))
         cov = np.asarray(tril @ tril.T)
         alr = np.log(x[:, :-1] / x[:, -1:])
         expected = stats.multivariate_normal(np.asarray(loc), cov).logpdf(alr) - np.log(x).sum(-1)
-        np.testing.assert_allclose(d.log_prob(jnp.asarray(x)), expected, rtol=1e-10)
+        np.testing.assert_allclose(lp, expected, rtol=1e-10)
 
 
 def test_logistic_normal_softmax_matches_dense_alr_covariance():
@@ -90,21 +102,21 @@ def test_logistic_normal_softmax_matches_dense_alr_covariance():
         loc = np.array([[0.3, -1.0, 0.5, 0.0], [2.0, 0.1, -0.5, 1.0]])
         scale = np.array([[0.5, 1.0, 0.8, 0.3], [0.05, 2.0, 0.4, 1.0]])
         d = LogisticNormalSoftmax(loc, scale)
-        x = np.asarray(d.sample(random.PRNGKey(2), (40,)))
+        x, lp, _ = (np.asarray(a) for a in _draw(d, random.PRNGKey(2), 40))
+        s2 = scale**2
+        cov = s2[:, :-1, None] * np.eye(3) + s2[:, -1, None, None]  # diag + rank one, dense
+        alr_loc = loc[:, :-1] - loc[:, -1:]
+        dense = LogisticNormal(alr_loc, np.linalg.cholesky(cov))
+        np.testing.assert_allclose(lp, _log_prob(dense, jnp.asarray(x)), rtol=1e-10)
         for b in range(2):
-            s2 = scale[b] ** 2
-            cov = np.diag(s2[:-1]) + s2[-1] * np.ones((3, 3))  # diag + rank one, dense
-            alr_loc = loc[b, :-1] - loc[b, -1]
-            dense = LogisticNormal(alr_loc, np.linalg.cholesky(cov))
-            np.testing.assert_allclose(
-                d.log_prob(jnp.asarray(x))[:, b], dense.log_prob(jnp.asarray(x[:, b])), rtol=1e-10
-            )
             alr = np.log(x[:, b, :-1] / x[:, b, -1:])
-            ref = stats.multivariate_normal(alr_loc, cov).logpdf(alr) - np.log(x[:, b]).sum(-1)
-            np.testing.assert_allclose(d.log_prob(jnp.asarray(x))[:, b], ref, rtol=1e-10)
+            mvn = stats.multivariate_normal(alr_loc[b], cov[b])
+            np.testing.assert_allclose(
+                lp[:, b], mvn.logpdf(alr) - np.log(x[:, b]).sum(-1), rtol=1e-10
+            )
         # softmax forgets a common shift of the logits
         shifted = LogisticNormalSoftmax(loc + 3.7, scale)
-        np.testing.assert_allclose(shifted.log_prob(jnp.asarray(x)), d.log_prob(jnp.asarray(x)))
+        np.testing.assert_allclose(_log_prob(shifted, jnp.asarray(x)), lp)
 
 
 @jax.jit
@@ -124,23 +136,28 @@ def test_igr_density_matches_jacfwd_change_of_variables():
         scale = np.array([0.5, 1.0, 0.8])
         tau = 0.6
         for delta in (1.0, 0.2, 4.0):
-            d = InvertibleGaussian(loc, scale, tau, delta)
-            x = np.asarray(d.sample(random.PRNGKey(3), (25,)))
+            d = InvertibleGaussian(loc, scale, tau, jnp.float64(delta))
+            x, lp, _ = (np.asarray(a) for a in _draw(d, random.PRNGKey(3), 25))
             y = np.log(x[:, :-1] / x[:, -1:]) + np.log(delta)  # the inverse of softmax++
             np.testing.assert_allclose(
                 np.exp(y) / (np.exp(y).sum(-1, keepdims=True) + delta), x[:, :-1], rtol=1e-10
             )
             log_py = stats.norm(loc / tau, scale / tau).logpdf(y).sum(-1)
             log_det = _jacfwd_log_det(jnp.asarray(y), jnp.float64(delta))
-            np.testing.assert_allclose(d.log_prob(jnp.asarray(x)), log_py - log_det, rtol=1e-9)
+            np.testing.assert_allclose(lp, log_py - log_det, rtol=1e-9)
 
 
 def test_log_prob_uses_intermediates():
-    d = InvertibleGaussian(jnp.array([0.5, -0.5]), jnp.array([1.0, 1.0]), 0.8, 2.0)
-    x, inter = d.sample_with_intermediates(random.PRNGKey(0), (10,))
-    np.testing.assert_allclose(d.log_prob(x, inter), d.log_prob(x), rtol=1e-4)
-    # a different log-value in the intermediates changes the result: it is read, not ignored
-    assert not np.allclose(d.log_prob(x, [inter[0][::-1]]), d.log_prob(x))
+    @jax.jit
+    def run(key):
+        d = InvertibleGaussian(jnp.array([0.5, -0.5]), jnp.array([1.0, 1.0]), 0.8, 2.0)
+        x, inter = d.sample_with_intermediates(key, (10,))
+        # a different log-value in the intermediates changes the result: it is read, not ignored
+        return d.log_prob(x, inter), d.log_prob(x), d.log_prob(x, [inter[0][::-1]])
+
+    with_inter, without, other = run(random.PRNGKey(0))
+    np.testing.assert_allclose(with_inter, without, rtol=1e-4)
+    assert not np.allclose(other, without)
 
 
 # -- normalisation and sample moments against quadrature on the 3-simplex ----------------------
@@ -166,15 +183,16 @@ def test_k3_normalises_and_samples_match_quadrature(name):
     with jax.enable_x64(True):
         d = K3_CASES[name]()
         x, cell = _triangle_grid(300)  # midpoint rule on the triangle, in x-coordinates
-        p = jnp.exp(d.log_prob(x))
-        np.testing.assert_allclose(jnp.sum(p) * cell, 1.0, atol=1e-6)
+        p = np.exp(np.asarray(_log_prob(d, x)))
+        x = np.asarray(x)
+        np.testing.assert_allclose(p.sum() * cell, 1.0, atol=1e-6)
         n = 20_000
-        s = d.sample(random.PRNGKey(11), (n,))
+        s = np.asarray(_draw(d, random.PRNGKey(11), n)[0])
         for f in (lambda v: v[..., 0], lambda v: v[..., 1] * v[..., 2], lambda v: v[..., 2] ** 2):
-            exact = float(jnp.sum(p * f(x)) * cell)
+            exact = float(np.sum(p * f(x)) * cell)
             fs = f(s)
-            se = float(jnp.std(fs)) / np.sqrt(n)
-            assert abs(float(jnp.mean(fs)) - exact) < 5 * se, (name, exact, float(jnp.mean(fs)), se)
+            se = fs.std() / np.sqrt(n)
+            assert abs(fs.mean() - exact) < 5 * se, (name, exact, fs.mean(), se)
 
 
 # -- the tau -> 0 limit of IGR ------------------------------------------------------------------
@@ -189,9 +207,9 @@ def test_igr_residual_wins_with_gaussian_orthant_probability(tau, delta):
     """
     loc = jnp.array([-0.3, 0.2, -0.8])
     scale = jnp.array([1.0, 0.5, 1.5])
-    d = InvertibleGaussian(loc, scale, tau, delta)
+    d = InvertibleGaussian(loc, scale, jnp.float32(tau), jnp.float32(delta))
     n = 40_000
-    x = d.sample(random.PRNGKey(5), (n,))
+    x = _draw(d, random.PRNGKey(5), n)[0]
     p = float(np.prod(stats.norm.cdf((tau * np.log(delta) - np.asarray(loc)) / np.asarray(scale))))
     freq = float(jnp.mean(jnp.argmax(x, axis=-1) == 3))
     se = np.sqrt(p * (1 - p) / n)
@@ -253,7 +271,7 @@ def test_trace_log_density_is_finite_at_low_temperature():
         seeded = numpyro.handlers.seed(model, key)
         return log_density(seeded, (), {}, {})[0]
 
-    values = jax.vmap(lp)(random.split(random.PRNGKey(0), 16))
+    values = jax.jit(jax.vmap(lp))(random.split(random.PRNGKey(0), 16))
     assert bool(jnp.all(jnp.isfinite(values)))
 
 

@@ -3,9 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import pytest
 from jax import random
 from numpyro.distributions import MultivariateNormal, Normal, kl_divergence
+from numpyro.infer import TraceMeanField_ELBO
 
 import numpyro_relax.distributions.kl_simplex  # noqa: F401  (registers the KLs)
 from numpyro_relax.distributions.simplex import (
@@ -17,21 +19,19 @@ from numpyro_relax.distributions.simplex import (
 N = 20_000
 
 
-def _mc_kl(p, q, key):
-    """Mean and standard error of log p(x) - log q(x), x ~ p (exact densities, intermediates)."""
+_kl = jax.jit(lambda p, q: kl_divergence(p, q))
 
-    @jax.jit
-    def run(p, q):
-        x, inter = p.sample_with_intermediates(key, (N,))
-        return p.log_prob(x, inter) - q.log_prob(x, inter)
 
-    r = run(p, q)
-    return jnp.mean(r, 0), jnp.std(r, 0) / np.sqrt(N)
+@jax.jit
+def _kl_and_mc(p, q, key):
+    """The registered KL, and the mean and standard error of log p(x) - log q(x), x ~ p."""
+    x, inter = p.sample_with_intermediates(key, (N,))
+    r = p.log_prob(x, inter) - q.log_prob(x, inter)
+    return kl_divergence(p, q), jnp.mean(r, 0), jnp.std(r, 0) / np.sqrt(N)
 
 
 def _assert_matches_mc(p, q, seed=0):
-    kl = kl_divergence(p, q)
-    mean, se = _mc_kl(p, q, random.PRNGKey(seed))
+    kl, mean, se = _kl_and_mc(p, q, random.PRNGKey(seed))
     assert kl.shape == mean.shape
     np.testing.assert_array_less(jnp.abs(kl - mean), 5 * se)
     return kl
@@ -47,7 +47,7 @@ def test_igr_same_temperature_is_the_gaussian_kl():
         LOC3[::-1] * 0.5, SCALE3[::-1], jnp.array([0.5, 2.0]), jnp.array([1.0, 3.0])
     )
     kl = _assert_matches_mc(p, q)
-    gaussian = kl_divergence(Normal(LOC3, SCALE3), Normal(LOC3[::-1] * 0.5, SCALE3[::-1])).sum(-1)
+    gaussian = _kl(Normal(LOC3, SCALE3), Normal(LOC3[::-1] * 0.5, SCALE3[::-1])).sum(-1)
     np.testing.assert_allclose(kl, gaussian, rtol=1e-5)
 
 
@@ -57,7 +57,7 @@ def test_igr_mismatched_temperature_and_delta_is_exact():
     q = InvertibleGaussian(LOC3 * 0.5, SCALE3[::-1], jnp.array([0.8, 0.6]), jnp.array([0.5, 1.0]))
     kl = _assert_matches_mc(p, q, 1)
     # and it is not the Gaussian KL of (loc, scale), which ignores the temperatures
-    gaussian = kl_divergence(Normal(LOC3, SCALE3), Normal(LOC3 * 0.5, SCALE3[::-1])).sum(-1)
+    gaussian = _kl(Normal(LOC3, SCALE3), Normal(LOC3 * 0.5, SCALE3[::-1])).sum(-1)
     assert float(jnp.min(jnp.abs(kl - gaussian))) > 0.1
 
 
@@ -67,7 +67,7 @@ def test_logistic_normal_kl():
     p = LogisticNormal(LOC3, tril_p)
     q = LogisticNormal(LOC3[::-1], tril_q)
     kl = _assert_matches_mc(p, q, 2)
-    ref = kl_divergence(
+    ref = _kl(
         MultivariateNormal(LOC3, scale_tril=tril_p),
         MultivariateNormal(LOC3[::-1], scale_tril=tril_q),
     )
@@ -88,18 +88,25 @@ def test_logistic_normal_softmax_kl_is_the_alr_gaussian_kl():
         cov = s2[:, :-1, None] * jnp.eye(3) + s2[:, -1, None, None]
         return MultivariateNormal(loc[:, :-1] - loc[:, -1:], covariance_matrix=cov)
 
+    @jax.jit
+    def references(loc_p, scale_p, loc_q, scale_q):
+        lns_p = LogisticNormalSoftmax(loc_p, scale_p)
+        return (
+            kl_divergence(lns_p, LogisticNormalSoftmax(loc_q, scale_q)),
+            kl_divergence(dense(loc_p, scale_p), dense(loc_q, scale_q)),
+            kl_divergence(Normal(loc_p, scale_p), Normal(loc_q, scale_q)).sum(-1),
+            # invariant to shifting either loc by a constant (the law does not change)
+            kl_divergence(lns_p, LogisticNormalSoftmax(loc_q + 5.0, scale_q)),
+        )
+
     with jax.enable_x64(True):
         args = [jnp.asarray(a, jnp.float64) for a in (loc_p, scale_p, loc_q, scale_q)]
-        kl64 = kl_divergence(LogisticNormalSoftmax(*args[:2]), LogisticNormalSoftmax(*args[2:]))
-        np.testing.assert_allclose(
-            kl64, kl_divergence(dense(*args[:2]), dense(*args[2:])), rtol=1e-10
-        )
-    # NOT the K-dimensional diagonal Normal KL: that one also counts the direction softmax drops
-    k_dim = kl_divergence(Normal(loc_p, scale_p), Normal(loc_q, scale_q)).sum(-1)
-    assert bool(jnp.all(k_dim > kl + 0.05))
-    # invariant to shifting either loc by a constant (the law does not change)
-    shifted = LogisticNormalSoftmax(loc_q + 5.0, scale_q)
-    np.testing.assert_allclose(kl_divergence(p, shifted), kl, rtol=1e-5)
+        kl64, dense64, k_dim, shifted = references(*args)
+        np.testing.assert_allclose(kl64, dense64, rtol=1e-10)
+        np.testing.assert_allclose(shifted, kl64, rtol=1e-10)
+        np.testing.assert_allclose(kl, kl64, rtol=1e-5)
+        # NOT the K-dimensional diagonal Normal KL: it also counts the direction softmax drops
+        assert np.all(np.asarray(k_dim) > np.asarray(kl64) + 0.05)
 
 
 @pytest.mark.parametrize("pair", ["igr-lns", "lns-ln", "ln-igr"])
@@ -118,9 +125,25 @@ def test_mixed_pairs(pair):
 def test_kl_goes_through_expand_and_to_event_and_checks_events():
     p = LogisticNormalSoftmax(jnp.array([0.3, -1.0, 2.0]), jnp.array([0.5, 1.0, 0.7]))
     q = LogisticNormalSoftmax(jnp.zeros(3), jnp.ones(3))
-    kl = kl_divergence(p, q)
-    kl_ind = kl_divergence(p.expand((4,)).to_event(1), q.expand((4,)).to_event(1))
+    kl = _kl(p, q)
+    kl_ind = _kl(p.expand((4,)).to_event(1), q.expand((4,)).to_event(1))
     np.testing.assert_allclose(kl_ind, 4 * kl, rtol=1e-5)
     with pytest.raises(ValueError, match="event shapes"):
-        kl_divergence(p, LogisticNormalSoftmax(jnp.zeros(4), jnp.ones(4)))
-    np.testing.assert_allclose(kl_divergence(p, p), 0.0, atol=1e-5)
+        _kl(p, LogisticNormalSoftmax(jnp.zeros(4), jnp.ones(4)))
+    np.testing.assert_allclose(_kl(p, p), 0.0, atol=1e-5)
+
+
+def test_trace_mean_field_elbo_uses_the_exact_kl():
+    """With no observations the mean-field ELBO loss is exactly KL(q || p): no sampling noise."""
+    q = InvertibleGaussian(LOC3, SCALE3, jnp.array([0.5, 0.9]), 2.0)
+    p = InvertibleGaussian(jnp.zeros(3), jnp.ones(3), jnp.array([0.7, 0.7]), 1.0)
+
+    def model():
+        numpyro.sample("z", p.to_event(1))
+
+    def guide():
+        numpyro.sample("z", q.to_event(1))
+
+    loss = jax.jit(lambda k: TraceMeanField_ELBO().loss(k, {}, model, guide))
+    np.testing.assert_allclose(loss(random.PRNGKey(0)), jnp.sum(_kl(q, p)), rtol=1e-5)
+    np.testing.assert_allclose(loss(random.PRNGKey(1)), loss(random.PRNGKey(0)), rtol=1e-6)
