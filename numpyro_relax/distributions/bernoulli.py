@@ -15,6 +15,7 @@ density inside, a density with respect to Lebesgue plus counting measure.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -26,7 +27,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
 from numpyro.distributions.continuous import Normal, RelaxedBernoulliLogits
 from numpyro.distributions.distribution import Distribution, TransformedDistribution
-from numpyro.distributions.transforms import SigmoidTransform
+from numpyro.distributions.transforms import SigmoidTransform, biject_to
 from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.util import (
@@ -766,12 +767,30 @@ class HardConcrete(Distribution):
 # ------------------------------------------------------------------------------------------
 @jax.jit
 def _is_correlation_matrix(correlation: jax.Array) -> jax.Array:
+    """Per matrix: symmetric, unit diagonal and positive definite (a finite Cholesky factor)."""
     tol = 1e3 * jnp.finfo(correlation.dtype).eps
-    sym = jnp.allclose(correlation, jnp.swapaxes(correlation, -1, -2), atol=tol)
-    diag = jnp.allclose(jnp.diagonal(correlation, axis1=-2, axis2=-1), 1.0, atol=tol)
-    chol = jnp.linalg.cholesky(correlation)
-    pd = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol, axis1=-2, axis2=-1) > 0)
+    sym = jnp.all(
+        jnp.isclose(correlation, jnp.swapaxes(correlation, -1, -2), atol=tol), axis=(-2, -1)
+    )
+    diag = jnp.all(jnp.abs(jnp.diagonal(correlation, axis1=-2, axis2=-1) - 1.0) <= tol, axis=-1)
+    chol_diag = jnp.diagonal(jnp.linalg.cholesky(correlation), axis1=-2, axis2=-1)
+    pd = jnp.all(jnp.isfinite(chol_diag) & (chol_diag > 0), axis=-1)
     return sym & diag & pd
+
+
+class _CorrelationMatrix(type(constraints.corr_matrix)):
+    """NumPyro's ``corr_matrix`` constraint, checked by one compiled call (Cholesky-based)."""
+
+    def __call__(self, x: ArrayLike) -> jax.Array:
+        return _is_correlation_matrix(jnp.asarray(x))
+
+
+_correlation_matrix = _CorrelationMatrix()
+
+
+@biject_to.register(_CorrelationMatrix)
+def _(constraint: _CorrelationMatrix) -> Any:
+    return biject_to(constraints.corr_matrix)
 
 
 @jax.jit
@@ -806,6 +825,39 @@ def _copula_log_density(
         - jax.nn.log_sigmoid(-y)
     )
     return copula + jnp.sum(jac, axis=-1)
+
+
+@partial(jax.jit, static_argnames="shape")
+def _copula_sample(
+    key: jax.Array,
+    probs: jax.Array,
+    correlation: jax.Array,
+    temperature: jax.Array,
+    shape: tuple[int, ...],
+) -> tuple[jax.Array, jax.Array]:
+    """Gates and the Gaussian vector behind them, in one compiled call."""
+    eps = random.normal(key, shape, dtype=probs.dtype)
+    v = jnp.matmul(jnp.linalg.cholesky(correlation), eps[..., None])[..., 0]
+    logits = probs_to_logits(probs, is_binary=True)
+    return jax.nn.sigmoid(_copula_gate_logits(v, logits, temperature)), v
+
+
+@jax.jit
+def _copula_log_prob(
+    value: jax.Array,
+    v: jax.Array | None,
+    probs: jax.Array,
+    correlation: jax.Array,
+    temperature: jax.Array,
+) -> jax.Array:
+    """Log density at ``value``, from the Gaussian vector ``v`` when the sampler gave it."""
+    logits = probs_to_logits(probs, is_binary=True)
+    if v is None:
+        y = logit(value)
+        v = _copula_normals(y, logits, temperature)
+    else:
+        y = _copula_gate_logits(v, logits, temperature)
+    return _copula_log_density(v, y, jnp.linalg.cholesky(correlation), temperature)
 
 
 class CorrelatedRelaxedBernoulli(Distribution):
@@ -844,7 +896,7 @@ class CorrelatedRelaxedBernoulli(Distribution):
 
     arg_constraints = {
         "probs": constraints.independent(constraints.unit_interval, 1),
-        "correlation": constraints.corr_matrix,
+        "correlation": _correlation_matrix,
         "temperature": constraints.positive,
     }
     pytree_data_fields = ("probs", "correlation", "temperature")
@@ -871,7 +923,9 @@ class CorrelatedRelaxedBernoulli(Distribution):
                 f"{name}: `correlation` must have shape batch_shape + ({dim}, {dim}) to match "
                 f"`probs` of shape {probs.shape}, got {correlation.shape}."
             )
-        if is_concrete(correlation):
+        validate = self._validate_args if validate_args is None else validate_args
+        if not validate and is_concrete(correlation):
+            # with validation on, NumPyro's corr_matrix check rejects it (naming `correlation`)
             self._check_correlation(name, correlation)
         batch_shape = broadcast_batch(
             name,
@@ -887,7 +941,7 @@ class CorrelatedRelaxedBernoulli(Distribution):
     @staticmethod
     def _check_correlation(name: str, correlation: jax.Array) -> None:
         with jax.ensure_compile_time_eval():
-            valid = bool(_is_correlation_matrix(correlation))
+            valid = bool(jnp.all(_is_correlation_matrix(correlation)))
         if not valid:
             raise ValueError(
                 f"{name}: `correlation` must be a correlation matrix (symmetric, unit "
@@ -912,9 +966,8 @@ class CorrelatedRelaxedBernoulli(Distribution):
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
         shape = tuple(sample_shape) + self.batch_shape + self.event_shape
-        eps = random.normal(key, shape, dtype=self.probs.dtype)
-        v = jnp.matmul(self.scale_tril, eps[..., None])[..., 0]
-        return jax.nn.sigmoid(_copula_gate_logits(v, self.logits, self.temperature)), [v]
+        x, v = _copula_sample(key, self.probs, self.correlation, self.temperature, shape)
+        return x, [v]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.sample_with_intermediates(key, sample_shape)[0]
@@ -925,13 +978,8 @@ class CorrelatedRelaxedBernoulli(Distribution):
 
     @validate_sample
     def log_prob(self, value: ArrayLike, intermediates: list | None = None) -> jax.Array:
-        if intermediates:
-            v = intermediates[0]
-            y = _copula_gate_logits(v, self.logits, self.temperature)
-        else:
-            y = logit(value)
-            v = _copula_normals(y, self.logits, self.temperature)
-        return _copula_log_density(v, y, self.scale_tril, self.temperature)
+        v = intermediates[0] if intermediates else None
+        return _copula_log_prob(value, v, self.probs, self.correlation, self.temperature)
 
     @property
     def mean(self) -> jax.Array:

@@ -5,6 +5,8 @@ Carlo estimate (or a goodness-of-fit p-value above 1e-3); closed forms are compa
 independent computations (scipy, numerical integration).
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,20 +31,33 @@ from numpyro_relax.distributions.bernoulli import (
 N = 40_000
 
 
+@partial(jax.jit, static_argnums=2)
+def _sample(d, key, n):
+    """``d.sample(key, (n,))``, compiled once per class and shape (``d`` is a pytree argument)."""
+    return d.sample(key, (n,))
+
+
 def _se_prop(p, n=N):
     return np.sqrt(p * (1 - p) / n)
 
 
-def _quad(d, lo=0.0, hi=1.0, weight=None, points=None):
-    """``int_lo^hi w(x) exp(log_prob(x)) dx`` by adaptive quadrature (jit-compiled density)."""
-    density = jax.jit(lambda x: jnp.exp(d.log_prob(x)))
+@jax.jit
+def _density(d, x):
+    return jnp.exp(d.log_prob(x))
+
+
+def _quad(d, lo=0.0, hi=1.0, weight=None):
+    """``int_lo^hi w(x) exp(log_prob(x)) dx`` by adaptive quadrature.
+
+    The density is jit-compiled with the distribution as an argument, so one compilation
+    serves every parameter value. The densities are float32: quad is asked for 1e-7, well
+    below the 1e-5 the tests compare at.
+    """
     w = weight or (lambda x: 1.0)
-    # float32 densities: ask quad for 1e-7, well below the 1e-5 the tests compare at
     val, _ = integrate.quad(
-        lambda x: w(x) * float(density(jnp.float32(x))),
+        lambda x: w(x) * float(_density(d, jnp.float32(x))),
         lo,
         hi,
-        points=points,
         limit=200,
         epsabs=1e-7,
         epsrel=1e-7,
@@ -70,7 +85,7 @@ def test_gaussian_gate_law(loc, scale):
     # atoms + density integrate to one
     np.testing.assert_allclose(p0 + p1 + _quad(d), 1.0, atol=1e-5)
 
-    z = np.asarray(d.sample(random.PRNGKey(0), (N,)), np.float64)
+    z = np.asarray(_sample(d, random.PRNGKey(0), N), np.float64)
     _assert_within((z == 0).mean(), p0, _se_prop(p0))
     _assert_within((z == 1).mean(), p1, _se_prop(p1))
     inside = z[(z > 0) & (z < 1)]
@@ -108,8 +123,9 @@ def test_gaussian_gate_pathwise_gradient_is_unbiased():
     def total(loc_v, scale_v):
         return jnp.sum(GaussianRelaxedBernoulli(loc_v, scale_v).sample(key))
 
-    g_loc, g_scale = jax.grad(total, (0, 1))(jnp.full(n, loc), jnp.full(n, scale))
-    exact = jax.grad(lambda m, s: GaussianRelaxedBernoulli(m, s).mean, (0, 1))(loc, scale)
+    g_loc, g_scale = jax.jit(jax.grad(total, (0, 1)))(jnp.full(n, loc), jnp.full(n, scale))
+    mean = jax.jit(jax.grad(lambda m, s: GaussianRelaxedBernoulli(m, s).mean, (0, 1)))
+    exact = mean(loc, scale)
     for g, e in zip((g_loc, g_scale), exact, strict=True):
         g = np.asarray(g, np.float64)
         _assert_within(g.mean(), float(e), g.std() / np.sqrt(n))
@@ -159,7 +175,7 @@ def test_hard_concrete_law(log_alpha, beta, low, high):
     np.testing.assert_allclose(d.cdf(jnp.asarray(xs)), cdf(xs), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(p0 + p1 + _quad(d), 1.0, atol=1e-5)
 
-    z = np.asarray(d.sample(random.PRNGKey(2), (N,)), np.float64)
+    z = np.asarray(_sample(d, random.PRNGKey(2), N), np.float64)
     _assert_within((z == 0).mean(), p0, _se_prop(p0))
     _assert_within((z == 1).mean(), p1, _se_prop(p1))
     inside = z[(z > 0) & (z < 1)]
@@ -176,7 +192,7 @@ def test_hard_concrete_law(log_alpha, beta, low, high):
     np.testing.assert_allclose(
         tg, np.clip(special.expit(log_alpha) * (high - low) + low, 0, 1), rtol=1e-5, atol=1e-7
     )
-    z1 = np.asarray(HardConcrete(log_alpha, 1.0, low, high).sample(random.PRNGKey(3), (N,)))
+    z1 = np.asarray(_sample(HardConcrete(log_alpha, 1.0, low, high), random.PRNGKey(3), N))
     if 0 < tg < 1:
         _assert_within((z1 <= tg).mean(), 0.5, _se_prop(0.5))
 
@@ -184,7 +200,7 @@ def test_hard_concrete_law(log_alpha, beta, low, high):
 def test_hard_concrete_median_on_an_atom_and_l0_gradient():
     d = HardConcrete(-3.0)
     assert float(d.median) == 0.0 and float(d.prob_zero) > 0.5
-    z = np.asarray(d.sample(random.PRNGKey(4), (N,)))
+    z = np.asarray(_sample(d, random.PRNGKey(4), N))
     assert (z == 0).mean() > 0.5
     # the L0 penalty is differentiable in log_alpha, as in the paper
     g = jax.grad(lambda a: HardConcrete(a).prob_nonzero)(0.0)
@@ -197,52 +213,59 @@ R2 = jnp.array([[1.0, 0.7], [0.7, 1.0]])
 PI2 = jnp.array([0.3, 0.6])
 
 
+@jax.jit
+def _independent_case(d, key):
+    x = jnp.clip(d.sample(key, (100,)), 1e-4, 1 - 1e-4)
+    ref = dist.RelaxedBernoulliLogits(d.temperature[..., None], d.logits).to_event(1)
+    return d.log_prob(x), ref.log_prob(x)
+
+
 def test_correlated_independent_case_is_product_of_binary_concretes():
-    t = 0.8
-    d = CorrelatedRelaxedBernoulli(jnp.array([0.3, 0.6, 0.8]), jnp.eye(3), t)
-    x = jnp.clip(d.sample(random.PRNGKey(5), (100,)), 1e-4, 1 - 1e-4)
-    ref = dist.RelaxedBernoulliLogits(t, d.logits).to_event(1).log_prob(x)
-    np.testing.assert_allclose(d.log_prob(x), ref, rtol=1e-4, atol=1e-3)
+    d = CorrelatedRelaxedBernoulli(jnp.array([0.3, 0.6, 0.8]), jnp.eye(3), 0.8)
+    lp, ref = _independent_case(d, random.PRNGKey(5))
+    np.testing.assert_allclose(lp, ref, rtol=1e-4, atol=1e-3)
+
+
+@jax.jit
+def _copula_case(d, key):
+    x, (v,) = d.sample_with_intermediates(key, (50,))
+    marg = jnp.sum(dist.RelaxedBernoulliLogits(d.temperature[..., None], d.logits).log_prob(x), -1)
+    return x, v, marg, d.log_prob(x, [v]), d.log_prob(x), d.normals(x)
 
 
 def test_correlated_log_prob_against_scipy_copula():
-    t = 0.6
-    d = CorrelatedRelaxedBernoulli(PI2, R2, t)
-    x, (v,) = d.sample_with_intermediates(random.PRNGKey(6), (50,))
-    v64 = np.asarray(v, np.float64)
+    d = CorrelatedRelaxedBernoulli(PI2, R2, 0.6)
+    x, v, marg, lp, lp_value, v_value = map(np.asarray, _copula_case(d, random.PRNGKey(6)))
+    v64 = v.astype(np.float64)
     copula = stats.multivariate_normal(np.zeros(2), np.asarray(R2)).logpdf(v64) - np.sum(
         stats.norm.logpdf(v64), -1
     )
-    marg = np.sum(np.asarray(dist.RelaxedBernoulliLogits(t, d.logits).log_prob(x), np.float64), -1)
-    lp = np.asarray(d.log_prob(x, [v]))
-    ok = np.all((np.asarray(x) > 1e-3) & (np.asarray(x) < 1 - 1e-3), -1)  # float32 sigmoid
+    ok = np.all((x > 1e-3) & (x < 1 - 1e-3), -1)  # where float32 sigmoid keeps its digits
+    assert ok.mean() > 0.5
     np.testing.assert_allclose(lp[ok], (copula + marg)[ok], rtol=1e-4, atol=1e-3)
     # without the intermediates the sampler is inverted from the value
-    np.testing.assert_allclose(d.normals(x)[ok], v[ok], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(d.log_prob(x)[ok], lp[ok], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(v_value[ok], v[ok], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(lp_value[ok], lp[ok], rtol=1e-4, atol=1e-3)
+
+
+@jax.jit
+def _grid_mass(d, yy, h):
+    log_jac = jnp.sum(jax.nn.log_sigmoid(yy) + jax.nn.log_sigmoid(-yy), -1)
+    return jnp.sum(jnp.exp(d.log_prob(jax.nn.sigmoid(yy)) + log_jac)) * h * h
 
 
 @pytest.mark.parametrize("rho", [0.7, -0.5])
 def test_correlated_density_integrates_to_one(rho):
     """Integrate over logit space on a grid (the density in x is singular at the edges)."""
-    t = 0.9
-    d = CorrelatedRelaxedBernoulli(PI2, jnp.array([[1.0, rho], [rho, 1.0]]), t)
     with jax.enable_x64(True):
-        d64 = CorrelatedRelaxedBernoulli(
-            jnp.asarray(PI2, jnp.float64), jnp.array([[1.0, rho], [rho, 1.0]]), t
+        d = CorrelatedRelaxedBernoulli(
+            jnp.asarray(PI2, jnp.float64), jnp.array([[1.0, rho], [rho, 1.0]]), 0.9
         )
         h = 0.1  # the rectangle rule is spectrally accurate for this smooth, decaying integrand
         y = jnp.arange(-25.0, 25.0 + h / 2, h)
         yy = jnp.stack(jnp.meshgrid(y, y, indexing="ij"), -1)
-
-        @jax.jit
-        def mass(yy):
-            log_jac = jnp.sum(jax.nn.log_sigmoid(yy) + jax.nn.log_sigmoid(-yy), -1)
-            return jnp.sum(jnp.exp(d64.log_prob(jax.nn.sigmoid(yy)) + log_jac)) * h * h
-
-        total = float(mass(yy))
+        total = float(_grid_mass(d, yy, h))
     assert abs(total - 1.0) < 1e-4, total
-    assert d.event_shape == (2,)
 
 
 @pytest.mark.parametrize("rho", [0.7, -0.5, 0.0])
@@ -293,22 +316,21 @@ def test_correlated_argument_errors():
 
 
 def test_correlated_float32_stability():
-    d_fn = lambda p, t: CorrelatedRelaxedBernoulli(p, R2, t)  # noqa: E731
     probs = jnp.array([[1e-6, 1 - 1e-6], [0.5, 0.999]])
     t = jnp.array([0.01, 0.01])
 
     def run(p, t):
-        x, inter = d_fn(p, t).sample_with_intermediates(random.PRNGKey(8), (100,))
-        return x, d_fn(p, t).log_prob(x, inter)
-
-    x, lp = jax.jit(run)(probs, t)
-    assert bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(lp)))
+        d = CorrelatedRelaxedBernoulli(p, R2, t)
+        x, inter = d.sample_with_intermediates(random.PRNGKey(8), (100,))
+        return x, d.log_prob(x, inter)
 
     @jax.jit
-    def grads(p, t):
-        return [jax.grad(lambda *a, o=o: jnp.sum(run(*a)[o]), (0, 1))(p, t) for o in (0, 1)]
+    def everything(p, t):
+        grads = [jax.grad(lambda *a, o=o: jnp.sum(run(*a)[o]), (0, 1))(p, t) for o in (0, 1)]
+        return run(p, t), grads
 
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads(probs, t)))
+    out = everything(probs, t)
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(out))
 
 
 # -- LogitNormal -------------------------------------------------------------------------------
@@ -325,7 +347,7 @@ def test_logit_normal_against_scipy(loc, scale):
         d.icdf(jnp.asarray(q)), special.expit(stats.norm.ppf(q, loc, scale)), rtol=1e-5
     )
     np.testing.assert_allclose(d.median, special.expit(loc), rtol=1e-6)
-    x = np.asarray(d.sample(random.PRNGKey(9), (N,)), np.float64)
+    x = np.asarray(_sample(d, random.PRNGKey(9), N), np.float64)
     assert stats.kstest(x, cdf).pvalue > 1e-3
     np.testing.assert_allclose(_quad(d, 0.0, 1.0), 1.0, atol=1e-4)
 
@@ -359,7 +381,7 @@ def test_bernoulli_kl(make_p, make_q):
     pp, qq = np.asarray(P_ST, np.float64), np.asarray(Q_B, np.float64)
     exact = pp * np.log(pp / qq) + (1 - pp) * np.log((1 - pp) / (1 - qq))
     np.testing.assert_allclose(kl, exact, rtol=1e-4, atol=1e-6)
-    x = p.sample(random.PRNGKey(10), (N,))
+    x = _sample(p, random.PRNGKey(10), N)
     diff = np.asarray(p.log_prob(x) - q.log_prob(x), np.float64)
     for k in range(3):
         _assert_within(diff[:, k].mean(), exact[k], diff[:, k].std() / np.sqrt(N))
@@ -384,6 +406,12 @@ def test_trace_mean_field_elbo_uses_the_exact_kl():
     )
 
 
+@jax.jit
+def _kl_integrand(p, q, x):
+    lp, lq = p.log_prob(x), q.log_prob(x)
+    return jnp.exp(lp) * (lp - lq)
+
+
 @pytest.mark.parametrize(
     "p_params, q_params",
     [((0.3, 0.5), (0.6, 0.3)), ((0.9, 0.2), (-0.1, 0.7)), ((0.5, 0.4), (0.5, 0.4))],
@@ -392,21 +420,17 @@ def test_gaussian_gate_kl(p_params, q_params):
     p, q = GaussianRelaxedBernoulli(*p_params), GaussianRelaxedBernoulli(*q_params)
     kl = float(kl_divergence(p, q))
     # independent: atoms plus quadrature of p log(p/q) inside, from the log densities
-    lp = jax.jit(lambda x: p.log_prob(x))
-    lq = jax.jit(lambda x: q.log_prob(x))
     inside, _ = integrate.quad(
-        lambda x: float(jnp.exp(lp(x)) * (lp(x) - lq(x))),
+        lambda x: float(_kl_integrand(p, q, jnp.float32(x))),
         0.0,
         1.0,
         limit=200,
         epsabs=1e-7,
         epsrel=1e-7,
     )
-    atoms = sum(
-        float(jnp.exp(lp(a)) * (lp(a) - lq(a))) for a in (jnp.float32(0.0), jnp.float32(1.0))
-    )
+    atoms = sum(float(_kl_integrand(p, q, jnp.float32(a))) for a in (0.0, 1.0))
     np.testing.assert_allclose(kl, atoms + inside, rtol=1e-4, atol=1e-6)
-    z = p.sample(random.PRNGKey(11), (N,))
+    z = _sample(p, random.PRNGKey(11), N)
     diff = np.asarray(p.log_prob(z) - q.log_prob(z), np.float64)
     _assert_within(diff.mean(), kl, diff.std() / np.sqrt(N))
     if p_params == q_params:
