@@ -17,6 +17,12 @@
     predictive pass over the test set (median of repeats). A reliability diagram is saved as
     ``reliability.png`` and the table as ``table.md``.
 
+    What to expect: the bridge is an order of magnitude cheaper than Monte Carlo and as accurate,
+    but its Dirichlet mean is not E[softmax(f)]. With equal logit variances it does not depend
+    on them at all (every alpha_k scales as 1/sigma^2), and the 1 - 2/K term pulls it towards
+    uniform, so its NLL is worse than Monte Carlo's (about 0.28 against 0.14 with the defaults).
+    That is the closed form of the paper, not a bug.
+
 Usage::
 
     python examples/laplace_bridge.py
@@ -69,7 +75,7 @@ def _triangle_points(n: int) -> np.ndarray:
     return np.stack([a, b, 1 - a - b], axis=-1)
 
 
-VERTICES = ((-0.04, -0.04), (1.04, -0.04), (0.5, np.sqrt(3) / 2 + 0.05))
+VERTICES = ((-0.04, -0.04), (1.04, -0.04), (0.58, np.sqrt(3) / 2 - 0.02))
 
 
 def simplex_figure(concentrations, grid: int, path: str):
@@ -123,7 +129,9 @@ def simplex_figure(concentrations, grid: int, path: str):
             ax.axis("off")
             ax.set_title(columns[col], fontsize=9)
             for (vx, vy), label in zip(VERTICES, ("x1", "x2", "x3"), strict=True):
-                ax.annotate(label, (vx, vy), fontsize=7, ha="center", va="center")
+                ax.annotate(
+                    label, (vx, vy), fontsize=8, ha="center", va="center", annotation_clip=False
+                )
         axes[row, 0].text(
             -0.12,
             0.5,
@@ -337,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict:
     with open(table_path, "w") as f:
         f.write(table)
     rel_png = os.path.join(args.out_dir, "reliability.png")
-    reliability_figure({m: probs[m] for m in METHODS[:3]}, y_te, rel_png)
+    reliability_figure({m: probs[m] for m in METHODS}, y_te, rel_png, bins=10)
     print(f"saved {table_path} and {rel_png}")
     return {
         "png": png,

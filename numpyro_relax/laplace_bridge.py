@@ -31,6 +31,12 @@ and the mean :math:`\log\alpha_{1:K-1} - \log\alpha_K`: the full bridge is the l
 The paper's fast path (``diagonal=True``) instead keeps only the marginal variances
 :math:`\Sigma_{kk}` of the sum-to-zero Gaussian and treats the logits as independent.
 
+The map back is a moment-style approximation, not a predictive integral: the mean
+:math:`\alpha/\sum_j\alpha_j` of the bridged Dirichlet is not
+:math:`\mathbb{E}[\operatorname{softmax}(z)]` (with equal variances it does not depend on them at
+all, and the :math:`1 - 2/K` term pulls it towards uniform). ``examples/laplace_bridge.py``
+measures the consequence on a classifier.
+
 **References:**
 
 1. *Fast Predictive Uncertainty for Classification with Bayesian Deep Networks*, M. Hobbhahn,
