@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, set[int]]:
     from numpyro import handlers
     from numpyro.infer.util import log_density
 
-    from numpyro_relax.distributions.bernoulli import GaussianRelaxedBernoulli, HardConcrete
+    from numpyro_relax import GaussianRelaxedBernoulli, HardConcrete
 
     x_train, y_train = make_data(args.num_samples, args.seed)
     x_test, y_test = make_data(max(args.num_samples, 200), args.seed + 10_000)

@@ -793,34 +793,41 @@ def _(constraint: _CorrelationMatrix) -> Any:
     return biject_to(constraints.corr_matrix)
 
 
-@jax.jit
-def _copula_gate_logits(v: jax.Array, logits: jax.Array, temperature: jax.Array) -> jax.Array:
-    """``(logit pi + log Phi(v) - log Phi(-v)) / tau``: the logit of the gate behind ``v``."""
-    return (logits + special.log_ndtr(v) - special.log_ndtr(-v)) / temperature[..., None]
+def _log_ndtr_pm(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``log Phi(v)`` and ``log Phi(-v)`` from one ``log_ndtr`` (one copy of it to compile)."""
+    both = special.log_ndtr(jnp.stack([v, -v]))
+    return both[0], both[1]
 
 
 @jax.jit
 def _copula_normals(y: jax.Array, logits: jax.Array, temperature: jax.Array) -> jax.Array:
-    """Inverse of the sampler: ``v = Phi^-1(u)`` with ``logit u = tau * y - logit pi``."""
+    """Inverse of the sampler: ``v = Phi^-1(u)`` with ``logit u = tau * y - logit pi``.
+
+    Computed in the lower tail, ``v = -sign(w) Phi^-1(sigmoid(-|w|))``, where it is accurate.
+    """
     w = temperature[..., None] * y - logits
-    lower = special.ndtri(clamp_probs(jax.nn.sigmoid(jnp.minimum(w, 0.0))))
-    upper = -special.ndtri(clamp_probs(jax.nn.sigmoid(-jnp.maximum(w, 0.0))))
-    return jnp.where(w < 0, lower, upper)
+    tail = special.ndtri(clamp_probs(jax.nn.sigmoid(-jnp.abs(w))))
+    return jnp.where(w < 0, tail, -tail)
 
 
-@jax.jit
 def _copula_log_density(
-    v: jax.Array, y: jax.Array, scale_tril: jax.Array, temperature: jax.Array
+    v: jax.Array,
+    y: jax.Array,
+    log_u: jax.Array,
+    log_1mu: jax.Array,
+    correlation: jax.Array,
+    temperature: jax.Array,
 ) -> jax.Array:
     """Gaussian copula log density at ``v`` plus the per-gate log Jacobians (gate logits ``y``)."""
+    scale_tril = jnp.linalg.cholesky(correlation)
     tril = jnp.broadcast_to(scale_tril, jnp.shape(v) + jnp.shape(v)[-1:])
     white = jax.scipy.linalg.solve_triangular(tril, v[..., None], lower=True)[..., 0]
     half_log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), axis=-1)
     copula = -0.5 * (jnp.sum(white**2, -1) - jnp.sum(v**2, -1)) - half_log_det
     jac = (
         jnp.log(temperature[..., None])
-        + special.log_ndtr(v)
-        + special.log_ndtr(-v)
+        + log_u
+        + log_1mu
         - jax.nn.log_sigmoid(y)
         - jax.nn.log_sigmoid(-y)
     )
@@ -838,8 +845,9 @@ def _copula_sample(
     """Gates and the Gaussian vector behind them, in one compiled call."""
     eps = random.normal(key, shape, dtype=probs.dtype)
     v = jnp.matmul(jnp.linalg.cholesky(correlation), eps[..., None])[..., 0]
+    log_u, log_1mu = _log_ndtr_pm(v)
     logits = probs_to_logits(probs, is_binary=True)
-    return jax.nn.sigmoid(_copula_gate_logits(v, logits, temperature)), v
+    return jax.nn.sigmoid((logits + log_u - log_1mu) / temperature[..., None]), v
 
 
 @jax.jit
@@ -855,9 +863,11 @@ def _copula_log_prob(
     if v is None:
         y = logit(value)
         v = _copula_normals(y, logits, temperature)
+        log_u, log_1mu = _log_ndtr_pm(v)
     else:
-        y = _copula_gate_logits(v, logits, temperature)
-    return _copula_log_density(v, y, jnp.linalg.cholesky(correlation), temperature)
+        log_u, log_1mu = _log_ndtr_pm(v)
+        y = (logits + log_u - log_1mu) / temperature[..., None]
+    return _copula_log_density(v, y, log_u, log_1mu, correlation, temperature)
 
 
 class CorrelatedRelaxedBernoulli(Distribution):
