@@ -263,9 +263,9 @@ def run_quality(replicates: int, log: Callable[[str], None] = print) -> dict:
                 f"rel.sd {res['rel_std']:.2f} t {res['time_per_estimate_s'] * 1e6:.2f}us"
             )
         out["problems"][problem] = {
-            "theta": (THETA_BITS if problem == "bits" else THETA_CATS).tolist(),
-            "c": (C_BITS if problem == "bits" else C_CATS).tolist(),
-            "exact_gradient": exact.tolist(),
+            "theta": np.round(THETA_BITS if problem == "bits" else THETA_CATS, 4).tolist(),
+            "c": np.round(C_BITS if problem == "bits" else C_CATS, 4).tolist(),
+            "exact_gradient": np.round(exact.astype(np.float64), 6).tolist(),
             "rows": rows,
         }
     return out
