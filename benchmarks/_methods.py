@@ -450,8 +450,8 @@ def relaxit_ggs(inp, log_prob):
 
 
 def relaxit_hard_concrete(inp, log_prob):
-    """relaxit's uniform has shape [1]: per-element noise needs sample_shape = batch shape and
-    parameters with a trailing singleton axis (otherwise one draw is shared by a whole row)."""
+    """relaxit's uniform has shape [1]: by default one draw is shared by the whole batch;
+    per-element noise needs sample_shape = batch shape and a trailing singleton axis."""
     import torch
 
     cls = relaxit_class("HardConcrete")
@@ -742,7 +742,11 @@ METHODS: list[Method] = [
             "HardConcrete", lambda c, p: c(p["log_alpha"]), intermediates=False, module=BIN
         ),
         peers={"relaxit": relaxit_hard_concrete},
-        note="relaxit takes alpha = exp(log_alpha); its default noise is one draw per row.",
+        note=(
+            "relaxit takes alpha = exp(log_alpha); its default noise is a single uniform for the "
+            "whole batch, so it is given sample_shape = batch shape and parameters with a "
+            "trailing singleton axis (one draw per element, as ours)."
+        ),
     ),
     Method(
         "CorrelatedRelaxedBernoulli",
