@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 JOBS ?= 2
 
 .PHONY: demo test lint bench docs clean
@@ -10,8 +11,14 @@ JOBS ?= 2
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,examples,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,examples,docs,dev]"
 	touch $(STAMP)
+
+# torch==2.13.0 first: it is the CPU wheel; relaxit then resolves without pulling CUDA builds.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
@@ -22,6 +29,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run.py
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "docs written to docs/_build/html/index.html"
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache
