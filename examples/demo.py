@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> dict:
     data = centres[2] + 0.3 * random.normal(random.PRNGKey(args.seed + 1), (30,))
 
     def model(y):
-        z = numpyro.sample("z", nr.RelaxedOneHotCategorical(args.temperature, probs=jnp.ones(3) / 3))
+        z = numpyro.sample(
+            "z", nr.RelaxedOneHotCategorical(args.temperature, probs=jnp.ones(3) / 3)
+        )
         numpyro.sample("y", dist.Normal(jnp.dot(z, centres), 0.3), obs=y)
 
     def guide(y):
@@ -48,8 +50,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"data mean {float(data.mean()):.3f}; component centres {centres.tolist()}")
     print("guide's category probabilities:", [round(float(p), 3) for p in probs])
     print(f"learned category: {int(jnp.argmax(probs))} (the data came from category 2)")
-    print(f"ELBO loss: first 50 steps {float(result.losses[:50].mean()):.2f}, "
-          f"last 50 steps {float(result.losses[-50:].mean()):.2f}")
+    print(
+        f"ELBO loss: first 50 steps {float(result.losses[:50].mean()):.2f}, "
+        f"last 50 steps {float(result.losses[-50:].mean()):.2f}"
+    )
     return {"probs": probs, "losses": result.losses}
 
 
