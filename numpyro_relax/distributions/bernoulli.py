@@ -41,6 +41,7 @@ from numpyro_relax.distributions.util import (
     probs_to_logits,
     select_logits,
     straight_through,
+    vmap_over_logits,
 )
 
 __all__ = [
@@ -1071,28 +1072,24 @@ class LogitNormal(TransformedDistribution):
 # ------------------------------------------------------------------------------------------
 # vmap_over
 # ------------------------------------------------------------------------------------------
-def _vmap_over_logits(dist: Any, *, logits: Any = None, probs: Any = None, **others: Any):
-    return _default_vmap_over(dist, logits=logits if logits is not None else probs, **others)
-
-
 @vmap_over.register
 def _(dist: StraightThroughBernoulli, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits)
+    return vmap_over_logits(dist, probs=probs, logits=logits)
 
 
 @vmap_over.register
 def _(dist: StochasticTimesSmooth, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits)
+    return vmap_over_logits(dist, probs=probs, logits=logits)
 
 
 @vmap_over.register
 def _(dist: LogitRelaxedBernoulli, temperature=None, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
+    return vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
 
 
 @vmap_over.register
 def _(dist: RelaxedBernoulliStraightThrough, temperature=None, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
+    return vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
 
 
 @vmap_over.register

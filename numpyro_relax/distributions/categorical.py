@@ -8,7 +8,6 @@ one Gumbel variable per element of ``sample_shape + batch_shape + event_shape``.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ from jax import lax, random
 from jax.scipy.special import gammaln, logsumexp
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
-from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import lazy_property, validate_sample
 
@@ -31,6 +30,7 @@ from numpyro_relax.distributions.util import (
     one_hot_argmax,
     select_logits,
     straight_through,
+    vmap_over_logits,
 )
 
 __all__ = [
@@ -540,18 +540,14 @@ class GeneralizedGumbelSoftmax(_OneHotLogits):
         return cls(values, temperature, logits=logits, hard=hard, validate_args=validate_args)
 
 
-def _vmap_over_logits(dist: Any, *, logits: Any = None, probs: Any = None, **others: Any):
-    return _default_vmap_over(dist, logits=logits if logits is not None else probs, **others)
-
-
 @vmap_over.register
 def _(dist: OneHotCategorical, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits)
+    return vmap_over_logits(dist, probs=probs, logits=logits)
 
 
 @vmap_over.register
 def _(dist: ExpRelaxedOneHotCategorical, temperature=None, probs=None, logits=None):
-    return _vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
+    return vmap_over_logits(dist, probs=probs, logits=logits, temperature=temperature)
 
 
 @vmap_over.register
@@ -562,7 +558,7 @@ def _(
     probs=None,
     logits=None,
 ):
-    return _vmap_over_logits(
+    return vmap_over_logits(
         dist,
         probs=probs,
         logits=logits,
@@ -573,6 +569,6 @@ def _(
 
 @vmap_over.register
 def _(dist: GeneralizedGumbelSoftmax, values=None, temperature=None, probs=None, logits=None):
-    return _vmap_over_logits(
+    return vmap_over_logits(
         dist, probs=probs, logits=logits, values=values, temperature=temperature
     )

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
+from numpyro.distributions.batch_util import _default_vmap_over
 
 
 def is_concrete(x: Any) -> bool:
@@ -135,3 +136,8 @@ def log1mexp(x: ArrayLike) -> jax.Array:
 def one_hot_argmax(x: ArrayLike) -> jax.Array:
     """Exact one-hot vector of the argmax over the last axis, in ``x``'s dtype."""
     return jax.nn.one_hot(jnp.argmax(x, axis=-1), jnp.shape(x)[-1], dtype=jnp.result_type(x))
+
+
+def vmap_over_logits(dist: Any, *, logits: Any = None, probs: Any = None, **others: Any) -> Any:
+    """``vmap_over`` axes for a distribution that stores logits: ``probs`` axes map to logits."""
+    return _default_vmap_over(dist, logits=logits if logits is not None else probs, **others)
