@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))  # benchmark this checkout's numpyro_relax, installed or not
 
 import numpy as np  # noqa: E402
 from _methods import (  # noqa: E402
@@ -213,8 +214,8 @@ def parse_args(argv=None):
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument(
         "--docs",
-        type=Path,
-        default=ROOT / "docs" / "benchmarks.md",
+        type=str,
+        default=str(ROOT / "docs" / "benchmarks.md"),
         help="Markdown page to write ('' to skip)",
     )
     p.add_argument(
@@ -260,8 +261,8 @@ def set_threads(n: int) -> None:
 def write_markdown(results: dict, args) -> None:
     md = render(results)
     (args.out_dir / "results.md").write_text(md)
-    if str(args.docs):
-        args.docs.write_text(md)
+    if args.docs:
+        Path(args.docs).write_text(md)
 
 
 def main(argv=None) -> int:
