@@ -1,0 +1,70 @@
+"""The Gaussian-mixture example fits, converts to ArviZ and writes its plots, with tiny settings."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mixture.py"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("example_mixture", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("relaxation", ["st-gumbel-softmax", "reinforce-loo"])
+def test_mixture_example(relaxation, tmp_path, capsys):
+    example = load_example()
+    if relaxation not in example.RELAXATIONS:
+        pytest.skip("numpyro_relax.infer (score-function ELBOs) is not available")
+    plots = relaxation == "st-gumbel-softmax"
+    out = example.main(
+        [
+            "--relaxation",
+            relaxation,
+            "--num-data",
+            "120",
+            "--steps",
+            "600",
+            "--num-samples",
+            "100",
+            "--khat-samples",
+            "200",
+            "--out-dir",
+            str(tmp_path),
+        ]
+        + ([] if plots else ["--no-plots"])
+    )
+    losses = out["losses"]
+    assert np.all(np.isfinite(losses)) and losses[-50:].mean() < losses[:50].mean()
+    # three well separated components: the fitted locations land near -3, 0, 3
+    locs = np.sort(np.asarray(out["params"]["locs_loc"]))
+    np.testing.assert_allclose(locs, [-3.0, 0.0, 3.0], atol=0.5)
+    assert out["assignment_accuracy"] > 0.85
+    summary = out["summary"]
+    assert {"weights[0]", "locs[2]", "scale"} <= set(summary.index)
+    assert np.all(np.isfinite(summary["mean"].to_numpy()))
+    assert math.isfinite(out["loo"].elpd_loo) and out["loo"].pareto_k.size == 120
+    assert math.isfinite(out["psis_khat"])
+    if plots:
+        names = sorted(Path(p).name for p in out["pngs"])
+        assert names == ["fit.png", "loo_khat.png", "posterior.png", "ppc.png"]
+        assert all(Path(p).stat().st_size > 2000 for p in out["pngs"])
+    else:
+        assert out["pngs"] == []
+    assert "elpd_loo" in capsys.readouterr().out
+
+
+def test_mixture_rejects_bad_arguments():
+    example = load_example()
+    with pytest.raises(SystemExit):
+        example.parse_args(["--locs", "1"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--relaxation", "igr"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--relaxation", "reinforce-loo", "--particles", "1"])
