@@ -35,10 +35,8 @@ PROFILE_NOTES: dict[str, str] = {
         "argmax + one-hot and the soft sample on top of the noise. " + _LAYOUT
     ),
     "DecoupledStraightThroughGumbelSoftmax": (
-        "3-6x relaxit at the VAE size; at batch 8192 the Gumbel noise grows to most of our step. "
-        + _LAYOUT
-        + " "
-        + _RNG
+        "2.5-6x relaxit at the VAE size across runs on this shared machine; at batch 8192 the "
+        "Gumbel noise grows to most of our step. " + _LAYOUT + " " + _RNG
     ),
     "GeneralizedGumbelSoftmax": (
         "as the decoupled straight-through row: the Gumbel noise dominates at batch 8192. "
@@ -56,8 +54,8 @@ PROFILE_NOTES: dict[str, str] = {
         "the whole step is ~3 ms of element-wise work on 204,800 bits: the noise (the floor) plus "
         "the Bernoulli log-pmf (two log_sigmoid) and its gradient. On one core PyTorch's eager "
         "kernels are about as fast per element as XLA's fused loop, so only relaxit's dispatch "
-        "overhead is there to win, and at batch 8192 the threefry noise alone costs about half "
-        "of relaxit's step. " + _RNG
+        "overhead is there to win, and at batch 8192 the threefry noise alone costs over a third "
+        "of relaxit's whole step. " + _RNG
     ),
     "StochasticTimesSmooth": (
         "as StraightThroughBernoulli: a few element-wise ops per bit, where PyTorch's eager "
@@ -70,7 +68,7 @@ PROFILE_NOTES: dict[str, str] = {
     ),
     "LogitRelaxedBernoulli": (
         "the logistic log density needs two log_sigmoid per element and their gradients; TFP "
-        "does the same work at about the same speed (TFP / ours 0.8-1.0)."
+        "does the same work at about the same speed (TFP / ours 0.75-1.0)."
     ),
     "binary Concrete (RelaxedBernoulli)": (
         "the density on (0, 1) is the logit-space density plus the sigmoid Jacobian: four "
@@ -86,8 +84,8 @@ PROFILE_NOTES: dict[str, str] = {
     "HardConcrete": (
         "the interior density has six log/log_sigmoid terms per element and the two atom "
         "log-masses two more, all with gradients (~6x the floor); relaxit evaluates powers of s "
-        "instead of logs (cheaper, not stable). 4x relaxit at the VAE size, 2x at batch 8192 "
-        "where the threefry noise weighs more."
+        "instead of logs (cheaper, not stable). About 3-4x relaxit at the VAE size, 2x at batch "
+        "8192 where the threefry noise weighs more."
     ),
     "CorrelatedRelaxedBernoulli": (
         "a layout problem in the library, not in the math: with per-example `probs` of shape "
@@ -101,7 +99,7 @@ PROFILE_NOTES: dict[str, str] = {
     "LogitNormal": (
         "TransformedDistribution(Normal, Sigmoid): the Normal log density, the inverse sigmoid "
         "of the value and the log-Jacobian (two log_sigmoid) per element, with gradients; TFP's "
-        "LogitNormal does the same work at the same speed (TFP / ours 1.0-1.2)."
+        "LogitNormal does the same work at about the same speed (TFP / ours 0.8-1.2)."
     ),
     "InvertibleGaussian": (
         "the noise is the cost: the floor (JAX's normal generator, an inverse erf of threefry "
@@ -334,6 +332,16 @@ def render(results: dict) -> str:
         "",
     ]
     out += _summary_table(results)
+    prev = meta.get("previous_run")
+    if prev:
+        out += [
+            f"**Run-to-run spread.** Against the previous run ({prev['date']}), the "
+            f"{prev['ratios_compared']} median ratios moved by {prev['median_change']:.0%} "
+            f"(median over ratios) and by up to {prev['p90_change']:.0%} (90th percentile): "
+            "on a shared machine that is wider than the within-run IQR, so a row within that "
+            "distance of its target can land on either side of it.",
+            "",
+        ]
     out += ["## Against relaxit", ""]
     out += [
         f"Target: at least {SPEEDUP_TARGET:g}x relaxit's throughput for every shared method. "

@@ -330,6 +330,7 @@ def main(argv=None) -> int:
         f"{load_start:.1f} / {os.getloadavg()[0]:.1f}"
     )
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    results["meta"]["previous_run"] = compare_with_previous(args.out_dir / "results.json", results)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     write_markdown(results, args)
     log(
@@ -337,6 +338,33 @@ def main(argv=None) -> int:
         f"({results['meta']['wall_time_s']} s in all)"
     )
     return 0
+
+
+def compare_with_previous(path: Path, results: dict) -> dict | None:
+    """How much the median ratios moved since the run stored at ``path`` (run-to-run spread).
+
+    On a shared machine this is usually wider than the within-run IQR; it says how far to
+    trust a ratio near a target.
+    """
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    before = {(e["method"], e["size"]): e["ratios"] for e in old.get("timings", [])}
+    changes = []
+    for e in results["timings"]:
+        prev = before.get((e["method"], e["size"]), {})
+        for peer, r in e["ratios"].items():
+            if peer in prev and prev[peer]["median"] > 0 and r["median"] > 0:
+                changes.append(abs(np.log(r["median"] / prev[peer]["median"])))
+    if not changes:
+        return None
+    return {
+        "date": old.get("meta", {}).get("date"),
+        "ratios_compared": len(changes),
+        "median_change": float(np.exp(np.median(changes)) - 1),
+        "p90_change": float(np.exp(np.percentile(changes, 90)) - 1),
+    }
 
 
 def _dedupe(skipped: list[dict]) -> list[dict]:
