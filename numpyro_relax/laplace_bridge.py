@@ -67,7 +67,12 @@ from numpyro_relax.distributions.simplex import (
 )
 from numpyro_relax.distributions.util import as_float_array
 
-__all__ = ["dirichlet_to_gaussian", "gaussian_to_dirichlet", "laplace_bridge"]
+__all__ = [
+    "dirichlet_logit_variance",
+    "dirichlet_to_gaussian",
+    "gaussian_to_dirichlet",
+    "laplace_bridge",
+]
 
 
 def _check_categories(name: str, arg: str, x: jax.Array) -> int:
@@ -97,6 +102,21 @@ def dirichlet_to_gaussian(concentration: ArrayLike) -> tuple[jax.Array, jax.Arra
         + mean_inv / k
     )
     return loc, covariance
+
+
+def dirichlet_logit_variance(concentration: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    r"""The mean and the diagonal of :func:`dirichlet_to_gaussian` in :math:`O(K)`.
+
+    :math:`\sigma_k^2 = \frac{1}{\alpha_k}\big(1 - \frac2K\big) + \frac{1}{K^2}\sum_l
+    \frac{1}{\alpha_l}` (the paper's per-logit variance), without forming the ``K x K`` matrix.
+    """
+    alpha = as_float_array("concentration", concentration)
+    k = _check_categories("dirichlet_logit_variance", "concentration", alpha)
+    log_alpha = jnp.log(alpha)
+    loc = log_alpha - jnp.mean(log_alpha, axis=-1, keepdims=True)
+    inv = 1.0 / alpha
+    variance = inv * (1.0 - 2.0 / k) + jnp.mean(inv, axis=-1, keepdims=True) / k
+    return loc, variance
 
 
 def gaussian_to_dirichlet(loc: ArrayLike, variance: ArrayLike) -> jax.Array:
@@ -176,8 +196,7 @@ def laplace_bridge(d: Distribution, diagonal: bool = False) -> Distribution:
         alpha = d.concentration
         _check_categories("laplace_bridge", "concentration", alpha)
         if diagonal:
-            loc, cov = dirichlet_to_gaussian(alpha)
-            var = jnp.diagonal(cov, axis1=-2, axis2=-1)
+            loc, var = dirichlet_logit_variance(alpha)
             return LogisticNormalSoftmax(loc, jnp.sqrt(var))
         log_alpha = jnp.log(alpha)
         inv = 1.0 / alpha

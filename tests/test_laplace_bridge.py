@@ -205,3 +205,17 @@ def test_errors():
         dirichlet_to_gaussian(jnp.ones(1))
     with pytest.raises(TypeError, match="Dirichlet"):
         laplace_bridge(Normal(0.0, 1.0).expand((3,)).to_event(1).to_event(0).mask(True))
+
+
+def test_logit_variance_is_the_covariance_diagonal():
+    """The O(K) diagonal used by laplace_bridge(diagonal=True) equals the full matrix's."""
+    from numpyro_relax.laplace_bridge import dirichlet_logit_variance, dirichlet_to_gaussian
+
+    alpha = jnp.array([[1.0, 2.0, 4.0, 0.5], [3.0, 3.0, 0.2, 7.0]])
+    loc, var = dirichlet_logit_variance(alpha)
+    loc_full, cov = dirichlet_to_gaussian(alpha)
+    np.testing.assert_allclose(loc, loc_full, rtol=1e-6)
+    np.testing.assert_allclose(var, jnp.diagonal(cov, axis1=-2, axis2=-1), rtol=1e-6)
+    # the paper's hand example alpha = (1, 2, 4): diagonal of [[19,-11,-8],[-11,13,-2],[-8,-2,10]]/36
+    _, var3 = dirichlet_logit_variance(jnp.array([1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(var3, jnp.array([19.0, 13.0, 10.0]) / 36, rtol=1e-6)

@@ -41,6 +41,8 @@ from numpyro_relax.distributions.util import (
     probs_to_logits,
     select_logits,
     straight_through,
+    tril_matvec,
+    tril_solve,
     vmap_over_logits,
 )
 
@@ -811,22 +813,6 @@ def _copula_normals(y: jax.Array, logits: jax.Array, temperature: jax.Array) -> 
     return jnp.where(w < 0, tail, -tail)
 
 
-def _tril_matvec(scale_tril: jax.Array, eps: jax.Array) -> jax.Array:
-    """``L @ eps`` over the last axis; one matrix product when ``L`` is shared by the batch."""
-    if scale_tril.ndim == 2:
-        return eps @ scale_tril.T
-    return jnp.matmul(scale_tril, eps[..., None])[..., 0]
-
-
-def _tril_solve(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
-    """``L^{-1} v`` over the last axis; one solve with every right-hand side when ``L`` is shared."""
-    if scale_tril.ndim == 2:
-        rhs = jnp.reshape(v, (-1, v.shape[-1])).T
-        return jax.scipy.linalg.solve_triangular(scale_tril, rhs, lower=True).T.reshape(v.shape)
-    tril = jnp.broadcast_to(scale_tril, jnp.shape(v) + jnp.shape(v)[-1:])
-    return jax.scipy.linalg.solve_triangular(tril, v[..., None], lower=True)[..., 0]
-
-
 def _copula_log_density(
     v: jax.Array,
     y: jax.Array,
@@ -837,7 +823,7 @@ def _copula_log_density(
 ) -> jax.Array:
     """Gaussian copula log density at ``v`` plus the per-gate log Jacobians (gate logits ``y``)."""
     scale_tril = jnp.linalg.cholesky(correlation)
-    white = _tril_solve(scale_tril, v)
+    white = tril_solve(scale_tril, v)
     half_log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), axis=-1)
     copula = -0.5 * (jnp.sum(white**2, -1) - jnp.sum(v**2, -1)) - half_log_det
     jac = (
@@ -860,7 +846,7 @@ def _copula_sample(
 ) -> tuple[jax.Array, jax.Array]:
     """Gates and the Gaussian vector behind them, in one compiled call."""
     eps = random.normal(key, shape, dtype=probs.dtype)
-    v = _tril_matvec(jnp.linalg.cholesky(correlation), eps)
+    v = tril_matvec(jnp.linalg.cholesky(correlation), eps)
     log_u, log_1mu = _log_ndtr_pm(v)
     logits = probs_to_logits(probs, is_binary=True)
     return jax.nn.sigmoid((logits + log_u - log_1mu) / temperature[..., None]), v

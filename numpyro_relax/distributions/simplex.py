@@ -21,7 +21,6 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax, random
-from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
@@ -30,7 +29,13 @@ from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import validate_sample
 
 from numpyro_relax.distributions.transforms import additive_log_ratio, log_softmax_plus_plus
-from numpyro_relax.distributions.util import as_float_array, broadcast_batch, check_positive
+from numpyro_relax.distributions.util import (
+    as_float_array,
+    broadcast_batch,
+    check_positive,
+    tril_matvec,
+    tril_solve,
+)
 
 __all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax"]
 
@@ -63,12 +68,12 @@ def _log_x(value: ArrayLike, intermediates: list | None) -> jax.Array:
 def mvn_tril_log_prob(y: ArrayLike, loc: ArrayLike, scale_tril: ArrayLike) -> jax.Array:
     """Log density of :math:`N(\\mathrm{loc}, L L^\\top)` at ``y`` (batched, last axis the event)."""
     diff = jnp.asarray(y) - loc
-    batch = lax.broadcast_shapes(jnp.shape(diff)[:-1], jnp.shape(scale_tril)[:-2])
     n = jnp.shape(diff)[-1]
-    diff = jnp.broadcast_to(diff, batch + (n,))
-    tril = jnp.broadcast_to(scale_tril, batch + (n, n))
-    white = solve_triangular(tril, diff[..., None], lower=True)[..., 0]
-    half_log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(tril, axis1=-2, axis2=-1))), axis=-1)
+    if jnp.ndim(scale_tril) > 2:
+        batch = lax.broadcast_shapes(jnp.shape(diff)[:-1], jnp.shape(scale_tril)[:-2])
+        diff = jnp.broadcast_to(diff, batch + (n,))
+    white = tril_solve(scale_tril, diff)
+    half_log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(scale_tril, axis1=-2, axis2=-1))), axis=-1)
     return -0.5 * jnp.sum(white**2, axis=-1) - half_log_det - n * _HALF_LOG_2PI
 
 
@@ -261,14 +266,15 @@ class LogisticNormal(Distribution):
             )
         batch_shape = broadcast_batch(name, loc=loc.shape[:-1], scale_tril=scale_tril.shape[:-2])
         self.loc = jnp.broadcast_to(loc, batch_shape + (n,))
-        self.scale_tril = jnp.broadcast_to(scale_tril, batch_shape + (n, n))
+        # a factor shared by the batch is kept unbroadcast: one solve with every right-hand side
+        self.scale_tril = scale_tril
         super().__init__(batch_shape, (n + 1,), validate_args=validate_args)
 
     def sample_with_intermediates(
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
         eps = random.normal(key, sample_shape + self.loc.shape, dtype=self.loc.dtype)
-        y = self.loc + jnp.squeeze(jnp.matmul(self.scale_tril, eps[..., None]), axis=-1)
+        y = self.loc + tril_matvec(self.scale_tril, eps)
         log_x = log_softmax_plus_plus(y, 1.0)
         return jnp.exp(log_x), [log_x]
 
@@ -284,7 +290,8 @@ class LogisticNormal(Distribution):
     @property
     def covariance_matrix(self) -> jax.Array:
         """The ALR covariance :math:`L L^\\top`."""
-        return jnp.matmul(self.scale_tril, jnp.swapaxes(self.scale_tril, -1, -2))
+        cov = jnp.matmul(self.scale_tril, jnp.swapaxes(self.scale_tril, -1, -2))
+        return jnp.broadcast_to(cov, self.batch_shape + cov.shape[-2:])
 
     @property
     def alr_loc(self) -> jax.Array:

@@ -141,3 +141,19 @@ def one_hot_argmax(x: ArrayLike) -> jax.Array:
 def vmap_over_logits(dist: Any, *, logits: Any = None, probs: Any = None, **others: Any) -> Any:
     """``vmap_over`` axes for a distribution that stores logits: ``probs`` axes map to logits."""
     return _default_vmap_over(dist, logits=logits if logits is not None else probs, **others)
+
+
+def tril_matvec(scale_tril: jax.Array, eps: jax.Array) -> jax.Array:
+    """``L @ eps`` over the last axis; one matrix product when ``L`` is shared by the batch."""
+    if scale_tril.ndim == 2:
+        return eps @ scale_tril.T
+    return jnp.matmul(scale_tril, eps[..., None])[..., 0]
+
+
+def tril_solve(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
+    """``L^{-1} v`` over the last axis; one solve with every right-hand side when ``L`` is shared."""
+    if scale_tril.ndim == 2:
+        rhs = jnp.reshape(v, (-1, v.shape[-1])).T
+        return jax.scipy.linalg.solve_triangular(scale_tril, rhs, lower=True).T.reshape(v.shape)
+    tril = jnp.broadcast_to(scale_tril, jnp.shape(v) + jnp.shape(v)[-1:])
+    return jax.scipy.linalg.solve_triangular(tril, v[..., None], lower=True)[..., 0]
