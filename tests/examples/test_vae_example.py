@@ -133,8 +133,10 @@ def test_rejects_bad_arguments():
     with pytest.raises(SystemExit):
         VAE.parse_args(["--relaxation", "reinforce-loo", "--particles", "1"])
     args = VAE.parse_args(["--latent", "binary"])
-    assert args.relaxation == "binary-concrete" and args.num_latents == 200
-    assert VAE.parse_args([]).hidden == (256, 128)
+    assert args.relaxation == "relaxed-bernoulli-st" and args.num_latents == 200
+    args = VAE.parse_args([])
+    assert (args.relaxation, args.num_latents, args.num_categories) == ("st-gumbel-softmax", 20, 10)
+    assert args.hidden == (256, 128) and args.dataset == "digits" and args.binarize == "dynamic"
     assert VAE.parse_args(["--dataset", "fashion-mnist"]).hidden == (512, 256)
 
 
