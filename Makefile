@@ -21,7 +21,8 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/vae.py --no-progress
+	@echo "figures written to outputs/vae/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q tests
