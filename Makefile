@@ -21,7 +21,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/vae.py --no-progress
+	$(BIN)/python examples/vae.py
 	@echo "figures written to outputs/vae/"
 
 test: $(STAMP)
