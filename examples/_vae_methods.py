@@ -19,8 +19,14 @@ Each :class:`Method` says, for one way of training a discrete latent,
 Methods appear in :func:`available_methods` only when the library classes they need import,
 so a family that has not landed yet is simply not offered.
 
-The module also defines three small helpers that the library does not (yet) provide:
+The module also defines small helpers that the library does not (yet) provide:
 
+* :class:`ExactKL_ELBO` — ``TraceMeanField_ELBO`` that tells ``SVI`` it may meet a discrete
+  prior (used only through its registered KL), so that straight-through guides against a
+  ``OneHotCategorical``/``Bernoulli`` prior do not trigger its discrete-latent warning;
+* :class:`JangRelaxedOneHot`, :class:`JangRelaxedBernoulli` — Gumbel-softmax / binary Concrete
+  whose KL to the discrete prior is the discrete KL (Jang et al.'s objective, ``--kl
+  categorical``);
 * :class:`SmoothBits` — :class:`~numpyro_relax.distributions.bernoulli.StochasticTimesSmooth`
   with a registered KL of its bits :math:`b \\sim \\mathrm{Bernoulli}(\\sqrt p)` to a Bernoulli
   prior (the value :math:`b\\sqrt p` is what the decoder sees);
@@ -81,11 +87,16 @@ __all__ = [
     "CopulaGateLogits",
     "ExactKL_ELBO",
     "HardConcreteGate",
+    "JangRelaxedBernoulli",
+    "JangRelaxedOneHot",
     "Method",
     "SmoothBits",
     "argmax_log_probs",
     "available_methods",
     "get_method",
+    "hard_concrete_kl",
+    "make_elbo",
+    "method_table",
     "mlp",
 ]
 
@@ -379,6 +390,10 @@ class Method:
         docstring).
     :ivar params_per_latent: encoder outputs per latent variable.
     :ivar uses_temperature: the annealed temperature enters the method.
+    :ivar temperature_backward: backward temperature of ``decoupled-st``.
+    :ivar gate_scale: the fixed noise scale of ``stg``.
+    :ivar kl: ``"relaxed"`` or ``"categorical"`` (``gumbel-softmax``/``binary-concrete`` only).
+    :ivar prior_temperature: temperature of the relaxed prior (``None``: the annealed one).
     """
 
     name: str
