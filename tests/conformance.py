@@ -105,10 +105,6 @@ class ConformanceSuite:
         distinct2 = np.unique(np.asarray(x2), axis=0).shape[0]
         assert distinct2 == rows if case.continuous_sample else distinct2 > 1
 
-    def test_has_rsample(self, case: Case):
-        d = case.build()
-        assert d.has_rsample == bool(type(d).reparametrized_params)
-
     # -- transformations ------------------------------------------------------------------
     def test_jit(self, case: Case):
         arrays = _array_params(case.params)
