@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +70,17 @@ def _is_score_site(site: dict) -> bool:
     )
 
 
-def _particle_terms(
+class _Terms(NamedTuple):
+    """What one run of model and guide gives the ELBOs (see :func:`_trace_terms`)."""
+
+    elbo: jax.Array
+    scores: dict[str, jax.Array]
+    costs: dict[str, jax.Array]
+    guide_trace: dict[str, dict]
+    guide_deps: dict[str, frozenset[str]] | None
+
+
+def _trace_terms(
     rng_key: jax.Array,
     param_map: dict[str, jax.Array],
     model: Any,
@@ -77,19 +88,22 @@ def _particle_terms(
     args: tuple,
     kwargs: dict,
     rao_blackwellize: bool,
-) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
-    """One particle: ``(elbo, {site: log q(z_site)}, {site: cost})``.
+    wrap_guide: Callable[[Any], Any] | None = None,
+) -> _Terms:
+    """One particle: the ELBO terms of :func:`_particle_terms`, the guide trace and the guide's
+    provenance (``guide_deps[site]``: the non-reparameterised sites the log-density of ``site``
+    depends on; ``None`` when not computed: without Rao-Blackwellisation or score sites).
 
-    ``elbo`` is ``log p(x, z) - log q(z)`` with gradients only along pathwise routes (the
-    non-reparameterised guide log-densities are stopped, as in ``TraceGraph_ELBO``). The
-    per-site log q is unscaled (the density the site was sampled from: ``handlers.scale`` and
-    subsampling scales belong to the cost, not to the score). The cost of a site is the
-    stopped sum of the (scaled) ELBO terms it influences: its downstream terms found by
-    provenance tracking when ``rao_blackwellize``, else the whole particle's ELBO.
+    ``wrap_guide`` wraps the *seeded* guide (a handler placed outside ``seed``, so it sees each
+    site's ``rng_key`` and its plate-expanded ``fn``); the provenance is computed on the
+    unwrapped model and guide at the sampled values.
     """
     model_seed, guide_seed = random.split(rng_key)
+    seeded_guide = seed(guide, guide_seed)
+    if wrap_guide is not None:
+        seeded_guide = wrap_guide(seeded_guide)
     model_trace, guide_trace = get_importance_trace(
-        seed(model, model_seed), seed(guide, guide_seed), args, kwargs, param_map
+        seed(model, model_seed), seeded_guide, args, kwargs, param_map
     )
     check_model_guide_match(model_trace, guide_trace)
     _validate_model(model_trace, plate_warning="strict")
@@ -110,7 +124,8 @@ def _particle_terms(
         name: guide_trace[name]["fn"].log_prob(guide_trace[name]["value"]) for name in score_sites
     }
     if not rao_blackwellize or not score_sites:
-        return elbo, scores, {name: stop_gradient(elbo) for name in score_sites}
+        costs = {name: stop_gradient(elbo) for name in score_sites}
+        return _Terms(elbo, scores, costs, guide_trace, None)
 
     latents = {
         name: site["value"]
@@ -135,7 +150,29 @@ def _particle_terms(
         shape = jnp.broadcast_shapes(jnp.shape(scores[name]), jnp.shape(cost))
         scores[name] = jnp.broadcast_to(scores[name], shape)
         costs[name] = stop_gradient(jnp.broadcast_to(cost, shape))
-    return elbo, scores, costs
+    return _Terms(elbo, scores, costs, guide_trace, guide_deps)
+
+
+def _particle_terms(
+    rng_key: jax.Array,
+    param_map: dict[str, jax.Array],
+    model: Any,
+    guide: Any,
+    args: tuple,
+    kwargs: dict,
+    rao_blackwellize: bool,
+) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
+    """One particle: ``(elbo, {site: log q(z_site)}, {site: cost})``.
+
+    ``elbo`` is ``log p(x, z) - log q(z)`` with gradients only along pathwise routes (the
+    non-reparameterised guide log-densities are stopped, as in ``TraceGraph_ELBO``). The
+    per-site log q is unscaled (the density the site was sampled from: ``handlers.scale`` and
+    subsampling scales belong to the cost, not to the score). The cost of a site is the
+    stopped sum of the (scaled) ELBO terms it influences: its downstream terms found by
+    provenance tracking when ``rao_blackwellize``, else the whole particle's ELBO.
+    """
+    terms = _trace_terms(rng_key, param_map, model, guide, args, kwargs, rao_blackwellize)
+    return terms.elbo, terms.scores, terms.costs
 
 
 class _MultiParticleScoreELBO(ELBO):
