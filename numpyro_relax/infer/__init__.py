@@ -1,5 +1,5 @@
 """Inference utilities: ELBOs for guides with discrete (non-reparameterised) sample sites."""
 
-from numpyro_relax.infer.elbo import TraceLOO_ELBO, VarGrad_ELBO
+from numpyro_relax.infer.elbo import DisARM_ELBO, TraceLOO_ELBO, VarGrad_ELBO
 
-__all__ = ["TraceLOO_ELBO", "VarGrad_ELBO"]
+__all__ = ["DisARM_ELBO", "TraceLOO_ELBO", "VarGrad_ELBO"]
