@@ -29,10 +29,11 @@ the simplex and ends in a poor fit.
 After fitting, :func:`numpyro_relax.diagnostics.svi_to_arviz` turns the guide into ArviZ data
 (posterior draws, posterior predictive, pointwise log-likelihood), and the script prints
 ``az.summary`` of the globals and ``az.loo``, plots the posterior predictive check
-(``az.plot_ppc``), the posteriors of the globals and the PSIS-LOO :math:`\\hat k` values, and
-reports :func:`~numpyro_relax.diagnostics.psis_khat` of the whole guide as an importance sampler
-(with hundreds of local assignments this is expected to be large: a mean-field guide is a good
-fit of the marginals, not a good proposal for the joint posterior).
+(``az.plot_ppc``; ``az.plot_ppc_dist`` in ArviZ 1.x), the posteriors of the globals and the
+PSIS-LOO :math:`\\hat k` values, and reports :func:`~numpyro_relax.diagnostics.psis_khat` of
+the whole guide as an importance sampler (with hundreds of local assignments this is expected to
+be large: a mean-field guide is a good fit of the marginals, not a good proposal for the joint
+posterior).
 
 Usage::
 
@@ -330,16 +331,29 @@ def save_plots(
         plt.close(fig)
         saved.append(str(out / name))
 
-    with warnings.catch_warnings():
-        # ArviZ 0.2x passes matplotlib 3.11 an alias map it deprecates; not ours to fix
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="arviz")
-        ax = az.plot_ppc(idata, num_pp_samples=100, random_seed=args.seed)
-        save(np.ravel(ax)[0].figure, "ppc.png")
-        axes = az.plot_posterior(idata, var_names=["weights", "locs", "scale"])
-        save(np.ravel(axes)[0].figure, "posterior.png")
-        ax = az.plot_khat(loo, show_hlines=True)
-        ax.set_title("PSIS-LOO k-hat per data point")
-        save(ax.figure, "loo_khat.png")
+    globals_ = ["weights", "locs", "scale"]
+    if int(az.__version__.split(".")[0]) >= 1:
+        # ArviZ 1.x (arviz_plots): the plots return a PlotCollection and are named anew
+        pc = az.plot_ppc_dist(idata, num_samples=min(100, args.num_samples), backend="matplotlib")
+        save(pc.get_viz("figure"), "ppc.png")
+        fig = az.plot_dist(idata, var_names=globals_, backend="matplotlib").get_viz("figure")
+        fig.set_layout_engine("constrained")  # else the titles overlap the row above
+        save(fig, "posterior.png")
+        pc = az.plot_khat(loo, visuals={"hlines": True}, backend="matplotlib")
+        fig = pc.get_viz("figure")
+        fig.axes[0].set_title("PSIS-LOO k-hat per data point")
+        save(fig, "loo_khat.png")
+    else:
+        with warnings.catch_warnings():
+            # ArviZ 0.2x passes matplotlib 3.11 an alias map it deprecates; not ours to fix
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="arviz")
+            ax = az.plot_ppc(idata, num_pp_samples=100, random_seed=args.seed)
+            save(np.ravel(ax)[0].figure, "ppc.png")
+            axes = az.plot_posterior(idata, var_names=globals_)
+            save(np.ravel(axes)[0].figure, "posterior.png")
+            ax = az.plot_khat(loo, show_hlines=True)
+            ax.set_title("PSIS-LOO k-hat per data point")
+            save(ax.figure, "loo_khat.png")
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax1.plot(losses, lw=0.5)

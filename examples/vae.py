@@ -550,14 +550,16 @@ def psis_khats(log_weights: np.ndarray) -> np.ndarray:
     """Pareto :math:`\\hat k` of each test image's importance weights (ArviZ PSIS)."""
     import arviz as az
 
-    if hasattr(az, "psislw"):
-        _, khat = az.psislw(np.asarray(log_weights, np.float64), reff=1.0)
+    log_weights = np.asarray(log_weights, np.float64)
+    if hasattr(az, "psislw"):  # ArviZ 0.x
+        _, khat = az.psislw(log_weights, reff=1.0)
         return np.asarray(khat)
-    from arviz_stats.base import array_stats  # ArviZ 1.x
+    # ArviZ 1.x: arviz_stats' psislw negates its input (a log likelihood, as in PSIS-LOO) and
+    # raises where no tail can be fitted (the largest weights tie whenever q(z|x) draws its mode
+    # many times). The package's helper copes with both, one image at a time: inf there, as 0.x.
+    from numpyro_relax.diagnostics import _psislw
 
-    return np.asarray(
-        array_stats.psislw(np.asarray(log_weights, np.float64), r_eff=1.0, axis=-1)[1]
-    )
+    return np.array([_psislw(row)[1] for row in log_weights])
 
 
 # --------------------------------------------------------------------------------------------
@@ -679,13 +681,13 @@ def save_figures(
 
             fig, ax = plt.subplots(figsize=(6, 3.5))
             khat = diag["khat"]
-            try:
+            if hasattr(az, "psislw"):  # ArviZ 0.x
                 with warnings.catch_warnings():
                     # ArviZ 0.2x prefers ELPDData to a bare array of k-hats (FutureWarning)
                     warnings.simplefilter("ignore", FutureWarning)
                     warnings.filterwarnings("ignore", category=DeprecationWarning, module="arviz")
                     az.plot_khat(khat, ax=ax, show_hlines=True)
-            except (AttributeError, TypeError, ValueError):  # ArviZ 1.x moved plot_khat
+            else:  # ArviZ 1.x's plot_khat takes only the ELPDData of az.loo, not bare k-hats
                 ax.plot(khat, "+")
                 for h in (0.5, 0.7):
                     ax.axhline(h, color="0.6", ls="--")

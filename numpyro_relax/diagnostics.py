@@ -21,6 +21,7 @@ only inside the functions that need it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -75,19 +76,41 @@ def _from_dict(groups: dict[str, dict[str, np.ndarray]], coords: Any, dims: Any)
     return az.from_dict(**groups, coords=coords, dims=dims)
 
 
+@functools.lru_cache(maxsize=8)
+def _takes_log_weights(psislw: Callable) -> bool:
+    """Whether an ``arviz_stats`` ``psislw`` smooths its input as log weights.
+
+    arviz_stats 1.3 negates its input (it expects a log likelihood, whose negation is the
+    PSIS-LOO log ratio); this checks the convention on a fixed probe rather than assuming it.
+    Smoothing keeps the order of the draws, so when the input is taken as log weights the
+    largest probe value keeps the larger smoothed weight.
+    """
+    probe = np.log(np.arange(1.0, 101.0))  # distinct values, no ties anywhere in the tail
+    smoothed, _ = psislw(probe, r_eff=1.0, axis=-1)
+    smoothed = np.asarray(smoothed)
+    return bool(smoothed[-1] > smoothed[0])
+
+
 def _psislw(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed log weights and k-hat of a 1-D array of raw log importance weights."""
+    """Pareto-smoothed log weights and k-hat of a 1-D array of raw log importance weights.
+
+    When no Pareto tail can be fitted (fewer than 5 tail draws, i.e. fewer than about 25
+    draws, or the largest weights all equal), k-hat is ``inf`` and the weights are only
+    normalised, as ArviZ 0.x does; arviz_stats raises a ``ValueError`` instead.
+    """
     lw = np.asarray(log_weights, dtype=np.float64)
     if _arviz_major() >= 1:
         from arviz_stats.base import array_stats
 
-        smoothed, khat = array_stats.psislw(lw, r_eff=1.0, axis=-1)
-        # Some arviz_stats releases negate the input (they expect a log likelihood, as in
-        # PSIS-LOO), others take log weights as ArviZ 0.x does. Smoothing preserves the order
-        # of the draws, so the largest smoothed weight sits on the largest raw weight exactly
-        # when the input was taken as log weights.
-        if np.argmax(smoothed) != np.argmax(lw):
-            smoothed, khat = array_stats.psislw(-lw, r_eff=1.0, axis=-1)
+        sign = 1.0 if _takes_log_weights(array_stats.psislw) else -1.0
+        try:
+            smoothed, khat = array_stats.psislw(sign * lw, r_eff=1.0, axis=-1)
+        except ValueError as err:
+            # "All tail values are the same" / "n_draws_tail must be at least 5"
+            if "tail" not in str(err):
+                raise
+            shifted = lw - np.max(lw)
+            return shifted - np.log(np.sum(np.exp(shifted))), float("inf")
     else:
         import arviz as az
 
@@ -286,6 +309,10 @@ def psis_khat(
     distribution to the largest weights with ArviZ's PSIS (``az.psislw`` in ArviZ 0.x,
     ``arviz_stats`` in 1.x). Large :math:`\\hat k` means the guide is missing posterior mass.
     Relaxed latents are fine, but then ``p`` is the relaxed model's density.
+
+    :math:`\\hat k` is ``inf`` when no Pareto tail can be fitted: fewer than about 25 draws,
+    or the largest weights all equal (e.g. a discrete guide that draws its mode many times,
+    or a guide equal to the posterior, whose weights can differ only by rounding).
 
     :param model: the NumPyro model.
     :param guide: the guide.

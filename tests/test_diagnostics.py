@@ -114,13 +114,15 @@ def test_arviz_functions_run(idata):
         elpd, pareto_k = loo["elpd_loo"], loo["pareto_k"]
     assert np.isfinite(elpd)
     assert np.all(np.asarray(pareto_k) < 0.7)
-    if not hasattr(az, "plot_ppc"):  # ArviZ 1.x renamed its plots (plot_ppc_dist)
-        return
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    az.plot_ppc(idata, num_pp_samples=20, random_seed=0)
+    if diagnostics._arviz_major() >= 1:  # arviz_plots renamed plot_ppc
+        pc = az.plot_ppc_dist(idata, num_samples=20, backend="matplotlib")
+        assert len(pc.get_viz("predictive_dist", "obs")) == 20
+    else:
+        az.plot_ppc(idata, num_pp_samples=20, random_seed=0)
     plt.close("all")
 
 
@@ -181,17 +183,31 @@ def test_khat_too_narrow_guide(data, exact_posterior):
     assert khat > 0.7
 
 
+def _log_weight_psis():
+    """PSIS of log weights by the installed ArviZ: ``az.psislw`` (0.x), or arviz_stats 1.x's
+    ``psislw``, which smooths the negation of its input (a log likelihood, as in PSIS-LOO)."""
+    if diagnostics._arviz_major() < 1:
+        return lambda lw: az.psislw(lw, reff=1.0)
+    from arviz_stats.base import array_stats
+
+    return lambda lw: array_stats.psislw(-lw, r_eff=1.0, axis=-1)
+
+
 def test_psislw_sign_calibration_for_arviz_1(monkeypatch):
     """The ArviZ 1.x branch works whichever sign convention arviz_stats uses."""
+    psis = _log_weight_psis()
     rng = np.random.default_rng(0)
     lw = rng.standard_t(df=2, size=1000)  # heavy right tail
-    ref_smoothed, ref_k = diagnostics._psislw(lw)  # installed ArviZ (0.x here)
+    ref_smoothed, ref_k = psis(lw)
+    smoothed, k = diagnostics._psislw(lw)  # the installed ArviZ, unpatched
+    np.testing.assert_allclose(smoothed, ref_smoothed)
+    assert k == pytest.approx(float(ref_k))
 
     for negates in (False, True):
 
         def fake_psislw(ary, r_eff=1.0, axis=-1, negates=negates):
             ary = -np.asarray(ary) if negates else np.asarray(ary)
-            return az.psislw(ary, reff=r_eff)
+            return psis(ary)
 
         base = types.ModuleType("arviz_stats.base")
         base.array_stats = types.SimpleNamespace(psislw=fake_psislw)
@@ -200,7 +216,26 @@ def test_psislw_sign_calibration_for_arviz_1(monkeypatch):
         monkeypatch.setattr(diagnostics, "_arviz_major", lambda: 1)
         smoothed, k = diagnostics._psislw(lw)
         np.testing.assert_allclose(smoothed, ref_smoothed)
-        assert k == pytest.approx(ref_k)
+        assert k == pytest.approx(float(ref_k))
+
+
+@pytest.mark.parametrize(
+    "lw",
+    [
+        # the 100 largest log weights are equal: no Pareto tail to fit
+        np.concatenate([-np.linspace(1e-3, 1.0, 400), np.zeros(100)]),
+        # 20 draws give fewer than 5 tail draws
+        np.random.default_rng(1).normal(size=20),
+    ],
+    ids=["flat-tail", "few-draws"],
+)
+def test_psislw_without_a_tail_gives_inf(lw):
+    """Where no tail can be fitted, k-hat is inf and the weights are only normalised (ArviZ
+    0.x does this itself; arviz_stats 1.x raises, and diagnostics catches it)."""
+    smoothed, k = diagnostics._psislw(lw)
+    assert k == np.inf
+    shifted = lw - lw.max()
+    np.testing.assert_allclose(smoothed, shifted - np.log(np.sum(np.exp(shifted))), rtol=1e-12)
 
 
 def test_from_dict_dispatch_for_arviz_1(monkeypatch):
