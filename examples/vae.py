@@ -546,22 +546,6 @@ def diagnostics(
     return out
 
 
-def psis_khats(log_weights: np.ndarray) -> np.ndarray:
-    """Pareto :math:`\\hat k` of each test image's importance weights (ArviZ PSIS)."""
-    import arviz as az
-
-    log_weights = np.asarray(log_weights, np.float64)
-    if hasattr(az, "psislw"):  # ArviZ 0.x
-        _, khat = az.psislw(log_weights, reff=1.0)
-        return np.asarray(khat)
-    # ArviZ 1.x: arviz_stats' psislw negates its input (a log likelihood, as in PSIS-LOO) and
-    # raises where no tail can be fitted (the largest weights tie whenever q(z|x) draws its mode
-    # many times). The package's helper copes with both, one image at a time: inf there, as 0.x.
-    from numpyro_relax.diagnostics import _psislw
-
-    return np.array([_psislw(row)[1] for row in log_weights])
-
-
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
@@ -759,7 +743,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results.update(evaluate(args, method, nets, fit, x_test, k_eval))
     if not args.no_diagnostics:
         diag = diagnostics(args, method, nets, fit, x_test[: args.eval_batch_size], k_diag)
-        diag["khat"] = psis_khats(results["log_weights"][:500])
+        from numpyro_relax.diagnostics import pareto_khat
+
+        diag["khat"] = pareto_khat(results["log_weights"][:500])
         results["diagnostics"] = diag
     results["pngs"] = (
         []

@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from numpyro import handlers
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer import Predictive
@@ -39,6 +40,7 @@ __all__ = [
     "PSISResult",
     "VertexDistance",
     "elbo_grad_variance",
+    "pareto_khat",
     "psis_khat",
     "svi_to_arviz",
     "vertex_distance",
@@ -116,6 +118,32 @@ def _psislw(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
 
         smoothed, khat = az.psislw(lw, reff=1.0)
     return np.asarray(smoothed), float(np.asarray(khat))
+
+
+def pareto_khat(log_weights: ArrayLike) -> np.ndarray:
+    """Pareto :math:`\\hat k` of raw log importance weights, one fit per row.
+
+    For weights you already have (e.g. a VAE's :math:`\\log p(x, z_s) - \\log q(z_s \\mid x)`
+    for every test image); :func:`psis_khat` draws them from a model and guide. Uses ArviZ's
+    PSIS (``az.psislw`` in ArviZ 0.x, ``arviz_stats`` in 1.x); a row whose tail cannot be fitted
+    (fewer than about 25 draws, or the largest weights all equal) gets ``inf``.
+
+    :param log_weights: array of shape ``(..., num_draws)``; draws on the last axis.
+    :return: ``numpy`` array of shape ``(...)``.
+    :raises ImportError: if ArviZ is not installed.
+    :raises ValueError: if ``log_weights`` is a scalar or has non-finite entries.
+    """
+    lw = np.asarray(log_weights, dtype=np.float64)
+    if lw.ndim == 0:
+        raise ValueError("pareto_khat: `log_weights` needs a last axis of draws, got a scalar.")
+    if not np.all(np.isfinite(lw)):
+        raise ValueError(
+            f"pareto_khat: {int(np.sum(~np.isfinite(lw)))} of {lw.size} `log_weights` are not "
+            "finite."
+        )
+    rows = lw.reshape(-1, lw.shape[-1])
+    khats = np.array([_psislw(row)[1] for row in rows])
+    return khats.reshape(lw.shape[:-1])
 
 
 # --------------------------------------------------------------------------------------------
