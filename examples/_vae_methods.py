@@ -8,7 +8,8 @@ Each :class:`Method` says, for one way of training a discrete latent,
 * which ELBO fits them (:attr:`Method.objective`): ``"mc"`` is ``Trace_ELBO`` (the KL term is
   estimated by :math:`\\log q(z) - \\log p(z)` at the relaxed sample), ``"analytic"`` is
   ``TraceMeanField_ELBO`` (the exact KL registered with ``kl_divergence``), ``"loo"`` and
-  ``"vargrad"`` are the score-function ELBOs of :mod:`numpyro_relax.infer`;
+  ``"vargrad"`` are the score-function ELBOs of :mod:`numpyro_relax.infer` and ``"disarm"`` its
+  antithetic ``DisARM_ELBO`` (binary latent only; ``--particles`` counts its pairs);
 * how the site value is fed to the decoder (:meth:`Method.decode`);
 * the *discrete* law of the hard value behind the relaxation (:meth:`Method.discrete_log_probs`,
   argmax of a relaxed one-hot vector, or a relaxed bit rounded at 1/2) and of the same hard value
@@ -80,6 +81,11 @@ try:  # score-function ELBOs
     from numpyro_relax.infer import TraceLOO_ELBO, VarGrad_ELBO
 except ImportError:  # pragma: no cover
     TraceLOO_ELBO = VarGrad_ELBO = None
+
+try:  # DisARM for Bernoulli guides
+    from numpyro_relax.infer import DisARM_ELBO
+except ImportError:  # pragma: no cover
+    DisARM_ELBO = None
 
 __all__ = [
     "BINARY",
@@ -386,8 +392,8 @@ class Method:
 
     :ivar name: the ``--relaxation`` name.
     :ivar latent: ``"categorical"`` or ``"binary"``.
-    :ivar objective: ``"mc"``, ``"analytic"``, ``"loo"`` or ``"vargrad"`` (see the module
-        docstring).
+    :ivar objective: ``"mc"``, ``"analytic"``, ``"loo"``, ``"vargrad"`` or ``"disarm"`` (see the
+        module docstring).
     :ivar params_per_latent: encoder outputs per latent variable.
     :ivar uses_temperature: the annealed temperature enters the method.
     :ivar temperature_backward: backward temperature of ``decoupled-st``.
@@ -816,6 +822,10 @@ _SCORE = {
     "reinforce-loo": ("loo", "score function with leave-one-out baselines (TraceLOO_ELBO)"),
     "vargrad": ("vargrad", "score function by the log-variance loss (VarGrad_ELBO)"),
 }
+# Bernoulli guides only; --particles is the number of antithetic pairs (default 1)
+_SCORE_BINARY = {
+    "disarm": ("disarm", "DisARM antithetic pairs (DisARM_ELBO); --particles = pairs"),
+}
 
 
 def available_methods(latent: str) -> list[str]:
@@ -823,6 +833,8 @@ def available_methods(latent: str) -> list[str]:
     names = [n for n, spec in _SPECS.items() if spec[0] == latent and spec[4]()]
     if TraceLOO_ELBO is not None and (latent == CATEGORICAL or _bern is not None):
         names += list(_SCORE)
+    if DisARM_ELBO is not None and latent == BINARY and _bern is not None:
+        names += list(_SCORE_BINARY)
     return names
 
 
@@ -846,8 +858,8 @@ def get_method(
             f"--relaxation {name!r} is not available for --latent {latent}; "
             f"choose one of {available_methods(latent)}"
         )
-    if name in _SCORE:
-        objective, summary = _SCORE[name]
+    if name in _SCORE or name in _SCORE_BINARY:
+        objective, summary = {**_SCORE, **_SCORE_BINARY}[name]
         cls = ScoreCategorical if latent == CATEGORICAL else ScoreBernoulli
     else:
         _, cls, objective, summary, _ = _SPECS[name]
@@ -883,7 +895,8 @@ class ExactKL_ELBO(numpyro.infer.TraceMeanField_ELBO):
 
 
 def make_elbo(method: Method, num_particles: int) -> Any:
-    """The NumPyro ELBO for ``method.objective`` with ``num_particles`` particles."""
+    """The NumPyro ELBO for ``method.objective`` with ``num_particles`` particles (antithetic
+    pairs for ``"disarm"``)."""
     if method.objective == "mc":
         return numpyro.infer.Trace_ELBO(num_particles=num_particles)
     if method.objective == "analytic":
@@ -892,6 +905,8 @@ def make_elbo(method: Method, num_particles: int) -> Any:
         return TraceLOO_ELBO(num_particles=num_particles)
     if method.objective == "vargrad":
         return VarGrad_ELBO(num_particles=num_particles)
+    if method.objective == "disarm":
+        return DisARM_ELBO(num_pairs=num_particles)
     raise ValueError(f"unknown objective {method.objective!r}")
 
 
@@ -899,8 +914,8 @@ def method_table(latent: str) -> str:
     """One line per available method: name, objective and summary (for ``--help``)."""
     rows = []
     for name in available_methods(latent):
-        if name in _SCORE:
-            objective, summary = _SCORE[name]
+        if name in _SCORE or name in _SCORE_BINARY:
+            objective, summary = {**_SCORE, **_SCORE_BINARY}[name]
         else:
             objective, summary = _SPECS[name][2], _SPECS[name][3]
         rows.append(f"  {name:<24} [{objective}] {summary}")

@@ -53,7 +53,8 @@ Binary latent (``--latent binary``):
 
 Both latents: ``reinforce-loo`` and ``vargrad`` put ``OneHotCategorical`` / ``Bernoulli`` in
 the guide and fit it with the score-function ELBOs ``TraceLOO_ELBO`` / ``VarGrad_ELBO`` of
-:mod:`numpyro_relax.infer` (``--particles``, default 4).
+:mod:`numpyro_relax.infer` (``--particles``, default 4). Binary latent: ``disarm`` fits the
+``Bernoulli`` guide with ``DisARM_ELBO`` (``--particles`` antithetic pairs, default 1).
 
 Straight-through guides have an exactly discrete forward value; a Monte Carlo
 :math:`\\log q - \\log p` of a discrete value would lose the entropy gradient (its score has mean
@@ -201,7 +202,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--particles",
         type=int,
         default=None,
-        help="ELBO particles per data point (default 1; 4 for the score-function estimators)",
+        help="ELBO particles per data point (default 1; 4 for reinforce-loo and vargrad; "
+        "antithetic pairs for disarm)",
     )
     parser.add_argument(
         "--kl-warmup", type=int, default=0, help="KL weight ramps 0 -> 1 over this many steps"

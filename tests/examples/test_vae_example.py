@@ -98,6 +98,19 @@ def test_figure_cases_are_offered():
     assert FIGURES <= set(CASES)
 
 
+def test_disarm_is_offered_for_bits_only():
+    """DisARM_ELBO needs Bernoulli guide sites: it trains the binary code (one pair by default,
+    ``--particles`` pairs) and is refused for the categorical one."""
+    assert ("binary", "disarm") in CASES and ("categorical", "disarm") not in CASES
+    args = VAE.parse_args(["--latent", "binary", "--relaxation", "disarm"])
+    assert args.particles == 1
+    method = METHODS.get_method("disarm", "binary", num_latents=4)
+    elbo = METHODS.make_elbo(method, 3)
+    assert type(elbo).__name__ == "DisARM_ELBO" and elbo.num_pairs == 3
+    with pytest.raises(SystemExit):
+        VAE.parse_args(["--relaxation", "disarm"])
+
+
 def test_argmax_log_probs_matches_monte_carlo():
     # the quadrature law of argmax behind IGR (with the fixed residual) and the logistic-normal
     loc = jnp.array([[0.3, -1.0, 0.8], [2.0, 0.0, -2.0]])
