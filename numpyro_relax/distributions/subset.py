@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -40,7 +41,8 @@ def relaxed_top_k(perturbed: jax.Array, k: int, temperature: jax.Array) -> jax.A
         log_a = jax.nn.log_softmax(alpha / t, axis=-1)
         return alpha + log1mexp(log_a), jnp.exp(log_a)
 
-    _, steps = lax.scan(step, perturbed, None, length=k)
+    # unrolled: k is small and static, and XLA:CPU then fuses across the steps (~2x faster)
+    _, steps = lax.scan(step, perturbed, None, length=k, unroll=True)
     return jnp.sum(steps, axis=0)
 
 
@@ -50,15 +52,36 @@ def k_hot_of_top_k(perturbed: jax.Array, k: int) -> jax.Array:
     return jnp.sum(jax.nn.one_hot(idx, perturbed.shape[-1], dtype=perturbed.dtype), axis=-2)
 
 
+@functools.cache
+def _ordering_tables(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Static tables for :func:`_log_prob_enumerated`.
+
+    ``members[s - 1]`` is the membership mask of the non-empty subset with bitmask ``s``;
+    ``tails[o, j]`` is the row of ``members`` holding ``{sigma_j, ..., sigma_k}`` for the
+    ``o``-th ordering ``sigma`` of the k members.
+    """
+    members = (np.arange(1, 2**k)[:, None] >> np.arange(k)) & 1
+    orderings = np.array(list(itertools.permutations(range(k))))
+    bits = 1 << orderings  # (k!, k)
+    tails = np.cumsum(bits[:, ::-1], axis=1)[:, ::-1] - 1
+    return members.astype(bool), tails
+
+
 def _log_prob_enumerated(log_p_members: jax.Array, log_p_rest: jax.Array) -> jax.Array:
-    """Sum over the k! orderings of ``prod_j p_(j) / (1 - sum_{i<j} p_(i))``, in log space."""
-    k = log_p_members.shape[-1]
-    perms = np.array(list(itertools.permutations(range(k))))  # static (k!, k) index table
-    ordered = log_p_members[..., perms]  # (..., k!, k)
-    # log(1 - sum_{i<j} p_i) = log(p_rest + sum_{i>=j} p_i): no cancellation.
-    tail = lax.cumlogsumexp(ordered, axis=ordered.ndim - 1, reverse=True)
-    denom = jnp.logaddexp(tail, log_p_rest[..., None, None])
-    return logsumexp(jnp.sum(ordered - denom, axis=-1), axis=-1)
+    r"""Sum over the k! orderings of :math:`\prod_j p_{\sigma_j} / (1 - \sum_{i<j} p_{\sigma_i})`.
+
+    The numerator is the same for every ordering and each denominator
+    :math:`1 - \sum_{i<j} p_{\sigma_i} = p_{\bar S} + \sum_{i \ge j} p_{\sigma_i}` depends only
+    on the set of members still to come, so the :math:`2^k - 1` denominators are computed once
+    (log space, no cancellation) and gathered by a static table:
+    :math:`\log P(S) = \sum_{i \in S} \log p_i + \operatorname{logsumexp}_\sigma
+    \big(-\sum_j \log D_{\{\sigma_j..\sigma_k\}}\big)`.
+    """
+    members, tails = _ordering_tables(log_p_members.shape[-1])
+    subset_terms = jnp.where(members, log_p_members[..., None, :], -jnp.inf)  # (..., 2^k-1, k)
+    log_denoms = jnp.logaddexp(logsumexp(subset_terms, axis=-1), log_p_rest[..., None])
+    per_ordering = -jnp.sum(log_denoms[..., tails], axis=-1)  # (..., k!)
+    return jnp.sum(log_p_members, axis=-1) + logsumexp(per_ordering, axis=-1)
 
 
 def _log_prob_integral(log_p_members: jax.Array, log_p_rest: jax.Array) -> jax.Array:

@@ -118,19 +118,25 @@ def broadcast_batch(dist_name: str, **shapes: tuple[int, ...]) -> tuple[int, ...
         raise ValueError(f"{dist_name}: incompatible shapes: {desc}.") from e
 
 
+@jax.custom_jvp
 def log1mexp(x: ArrayLike) -> jax.Array:
     """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler 2012).
 
-    ``x`` is clamped to ``<= -tiny`` so that the value and its gradient stay finite at ``x = 0``.
+    ``x`` is clamped to ``<= -tiny`` so that the value stays finite at ``x = 0``. The derivative
+    :math:`-e^x/(1 - e^x)` is a custom JVP (zero at the clamp, like the clamp's
+    own derivative): guarding both branches of the ``where`` against NaN gradients instead
+    costs XLA:CPU about 3x in the forward pass.
     """
     x = jnp.minimum(x, -finfo(x).tiny)
-    near = x > -0.6931472
-    # each branch sees a safe input, so the unselected one cannot put NaN into the gradient
-    return jnp.where(
-        near,
-        jnp.log(-jnp.expm1(jnp.where(near, x, -1.0))),
-        jnp.log1p(-jnp.exp(jnp.where(near, -1.0, x))),
-    )
+    return jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+@log1mexp.defjvp
+def _log1mexp_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    value = log1mexp(x)
+    slope = -jnp.exp(x - value)  # d/dx log(1 - e^x) = -e^x / (1 - e^x)
+    return value, jnp.where(x < -finfo(x).tiny, slope, 0.0) * dx
 
 
 def one_hot_argmax(x: ArrayLike) -> jax.Array:
