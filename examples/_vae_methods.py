@@ -22,9 +22,6 @@ so a family that has not landed yet is simply not offered.
 
 The module also defines small helpers that the library does not (yet) provide:
 
-* :class:`ExactKL_ELBO` — ``TraceMeanField_ELBO`` that tells ``SVI`` it may meet a discrete
-  prior (used only through its registered KL), so that straight-through guides against a
-  ``OneHotCategorical``/``Bernoulli`` prior do not trigger its discrete-latent warning;
 * :class:`JangRelaxedOneHot`, :class:`JangRelaxedBernoulli` — Gumbel-softmax / binary Concrete
   whose KL to the discrete prior is the discrete KL (Jang et al.'s objective, ``--kl
   categorical``);
@@ -77,10 +74,10 @@ try:  # binary-family KLs (straight-through vs Bernoulli, STG vs STG)
 except ImportError:  # pragma: no cover
     pass
 
-try:  # score-function ELBOs
-    from numpyro_relax.infer import TraceLOO_ELBO, VarGrad_ELBO
+try:  # score-function ELBOs and the mean-field ELBO for straight-through guides
+    from numpyro_relax.infer import StraightThrough_ELBO, TraceLOO_ELBO, VarGrad_ELBO
 except ImportError:  # pragma: no cover
-    TraceLOO_ELBO = VarGrad_ELBO = None
+    StraightThrough_ELBO = TraceLOO_ELBO = VarGrad_ELBO = None
 
 try:  # DisARM for Bernoulli guides
     from numpyro_relax.infer import DisARM_ELBO
@@ -91,7 +88,6 @@ __all__ = [
     "BINARY",
     "CATEGORICAL",
     "CopulaGateLogits",
-    "ExactKL_ELBO",
     "HardConcreteGate",
     "JangRelaxedBernoulli",
     "JangRelaxedOneHot",
@@ -882,25 +878,15 @@ def get_method(
     )
 
 
-class ExactKL_ELBO(numpyro.infer.TraceMeanField_ELBO):
-    """``TraceMeanField_ELBO`` for models whose latent site has a *discrete* prior.
-
-    The straight-through guides sample an exactly one-hot (or 0/1) value and the model puts a
-    ``OneHotCategorical``/``Bernoulli`` prior on it; the ELBO uses the exact KL registered for
-    the pair and never scores or enumerates the discrete prior, so ``can_infer_discrete`` is set
-    to tell ``SVI`` so (it would otherwise warn that the model has a discrete latent).
-    """
-
-    can_infer_discrete = True
-
-
 def make_elbo(method: Method, num_particles: int) -> Any:
     """The NumPyro ELBO for ``method.objective`` with ``num_particles`` particles (antithetic
     pairs for ``"disarm"``)."""
     if method.objective == "mc":
         return numpyro.infer.Trace_ELBO(num_particles=num_particles)
     if method.objective == "analytic":
-        return ExactKL_ELBO(num_particles=num_particles)
+        # TraceMeanField_ELBO (exact KLs) that accepts discrete model sites with pathwise
+        # (straight-through or relaxed) guide samples
+        return StraightThrough_ELBO(num_particles=num_particles)
     if method.objective == "loo":
         return TraceLOO_ELBO(num_particles=num_particles)
     if method.objective == "vargrad":

@@ -13,8 +13,9 @@ assignment logits per data point. ``--relaxation`` picks how the assignments are
 * ``st-gumbel-softmax`` (default): the guide samples exact one-hot assignments with
   :class:`~numpyro_relax.RelaxedOneHotCategoricalStraightThrough` (gradients through the
   Gumbel-softmax at ``--temperature``), the model keeps the discrete prior
-  :class:`~numpyro_relax.OneHotCategorical`, and ``TraceMeanField_ELBO`` uses the exact KL
-  registered for that pair. The fitted model is the discrete mixture itself.
+  :class:`~numpyro_relax.OneHotCategorical`, and
+  :class:`~numpyro_relax.infer.StraightThrough_ELBO` (``TraceMeanField_ELBO`` for straight-through
+  guides) uses the exact KL registered for that pair. The fitted model is the discrete mixture itself.
 * ``reinforce-loo``: the guide samples the assignments from
   :class:`~numpyro_relax.OneHotCategorical` itself, and
   :class:`~numpyro_relax.infer.TraceLOO_ELBO` differentiates them with the score function and
@@ -51,10 +52,7 @@ from typing import Any
 import numpy as np
 import numpyro
 
-try:  # the score-function ELBOs of numpyro_relax.infer
-    from numpyro_relax.infer import TraceLOO_ELBO
-except ImportError:  # pragma: no cover - depends on which parts of the library have landed
-    TraceLOO_ELBO = None
+from numpyro_relax.infer import StraightThrough_ELBO, TraceLOO_ELBO
 
 RELAXATIONS = ("st-gumbel-softmax",) + (("reinforce-loo",) if TraceLOO_ELBO else ())
 
@@ -169,7 +167,6 @@ def build(args: argparse.Namespace, y: np.ndarray) -> tuple[Any, Any, Any]:
     import jax.numpy as jnp
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
-    from numpyro.infer import TraceMeanField_ELBO
 
     import numpyro_relax as nr
 
@@ -217,13 +214,8 @@ def build(args: argparse.Namespace, y: np.ndarray) -> tuple[Any, Any, Any]:
                 numpyro.sample("z", nr.OneHotCategorical(logits=logits))
 
     if straight_through:
-
-        class ExactKL_ELBO(TraceMeanField_ELBO):
-            # The discrete prior on "z" is used only through the exact KL registered for
-            # (RelaxedOneHotCategoricalStraightThrough, OneHotCategorical); tell SVI so.
-            can_infer_discrete = True
-
-        elbo = ExactKL_ELBO(num_particles=args.particles)
+        # TraceMeanField_ELBO with the exact KL registered for (straight-through, OneHotCategorical)
+        elbo = StraightThrough_ELBO(num_particles=args.particles)
     else:
         elbo = TraceLOO_ELBO(num_particles=args.particles)
     return model, guide, elbo

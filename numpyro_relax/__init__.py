@@ -3,7 +3,7 @@
 from numpyro_relax import datasets, diagnostics, estimators, infer
 from numpyro_relax.distributions import *  # noqa: F403
 from numpyro_relax.distributions import __all__ as _distributions_all
-from numpyro_relax.infer import DisARM_ELBO, TraceLOO_ELBO, VarGrad_ELBO
+from numpyro_relax.infer import DisARM_ELBO, StraightThrough_ELBO, TraceLOO_ELBO, VarGrad_ELBO
 from numpyro_relax.laplace_bridge import (
     dirichlet_to_gaussian,
     gaussian_to_dirichlet,
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DisARM_ELBO",
+    "StraightThrough_ELBO",
     "TraceLOO_ELBO",
     "VarGrad_ELBO",
     "__version__",
