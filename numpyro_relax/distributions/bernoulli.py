@@ -90,8 +90,37 @@ def logit(x: ArrayLike) -> jax.Array:
 
 
 def bernoulli_log_pmf(value: ArrayLike, logits: ArrayLike) -> jax.Array:
-    """``value * log sigmoid(l) + (1 - value) * log sigmoid(-l)``: linear in ``value``."""
-    return value * jax.nn.log_sigmoid(logits) + (1 - value) * jax.nn.log_sigmoid(-logits)
+    """``value * log sigmoid(l) + (1 - value) * log sigmoid(-l)``: linear in ``value``.
+
+    Computed as ``value * min(l, 0) - (1 - value) * max(l, 0) - log1p(exp(-|l|))`` (no
+    cancellation on either side, one ``exp`` and one ``log1p``: about 4x cheaper than two
+    log_sigmoid, forward and backward), with the derivatives ``value - sigmoid(l)`` and ``l`` as a
+    custom JVP: autodiff of the ``min``/``max``/``abs`` form is wrong at ``l = 0`` exactly
+    (NumPyro 0.22's ``BernoulliLogits.log_prob`` has gradient 0 there instead of -1/2).
+    """
+    logits = jnp.asarray(logits)
+    dtype = jnp.result_type(logits, float)
+    return _bernoulli_log_pmf(jnp.asarray(value, dtype), logits.astype(dtype))
+
+
+@jax.custom_jvp
+def _bernoulli_log_pmf(value: jax.Array, logits: jax.Array) -> jax.Array:
+    tail = jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    return value * jnp.minimum(logits, 0.0) - (1 - value) * jnp.maximum(logits, 0.0) - tail
+
+
+@_bernoulli_log_pmf.defjvp
+def _bernoulli_log_pmf_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    (value, logits), (d_value, d_logits) = primals, tangents
+    out = _bernoulli_log_pmf(value, logits)
+    return out, (value - jax.nn.sigmoid(logits)) * d_logits + logits * d_value
+
+
+def log_sigmoid_both(x: ArrayLike) -> jax.Array:
+    """``log sigmoid(x) + log sigmoid(-x) = -|x| - 2 log1p(exp(-|x|))``, the log-density of the
+    standard logistic law, with one ``exp`` and one ``log1p`` instead of two softplus."""
+    a = jnp.abs(x)
+    return -a - 2.0 * jnp.log1p(jnp.exp(-a))
 
 
 def bernoulli_entropy(logits: ArrayLike) -> jax.Array:
@@ -293,7 +322,7 @@ class LogitRelaxedBernoulli(_BinaryLogits):
     @validate_sample
     def log_prob(self, value: ArrayLike) -> jax.Array:
         z = self.temperature * value - self.logits
-        return jnp.log(self.temperature) + jax.nn.log_sigmoid(z) + jax.nn.log_sigmoid(-z)
+        return jnp.log(self.temperature) + log_sigmoid_both(z)
 
     @property
     def mean(self) -> jax.Array:
@@ -725,12 +754,7 @@ class HardConcrete(Distribution):
         y = logit(s)
         w = self.temperature * y - self.log_alpha
         inside = (
-            jnp.log(self.temperature)
-            + jax.nn.log_sigmoid(w)
-            + jax.nn.log_sigmoid(-w)
-            - jax.nn.log_sigmoid(y)
-            - jax.nn.log_sigmoid(-y)
-            - jnp.log(width)
+            jnp.log(self.temperature) + log_sigmoid_both(w) - log_sigmoid_both(y) - jnp.log(width)
         )
         return _unit_atoms(
             value,
@@ -826,13 +850,7 @@ def _copula_log_density(
     white = tril_solve(scale_tril, v)
     half_log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), axis=-1)
     copula = -0.5 * (jnp.sum(white**2, -1) - jnp.sum(v**2, -1)) - half_log_det
-    jac = (
-        jnp.log(temperature[..., None])
-        + log_u
-        + log_1mu
-        - jax.nn.log_sigmoid(y)
-        - jax.nn.log_sigmoid(-y)
-    )
+    jac = jnp.log(temperature[..., None]) + log_u + log_1mu - log_sigmoid_both(y)
     return copula + jnp.sum(jac, axis=-1)
 
 

@@ -350,3 +350,31 @@ def test_float32_stability(make):
     assert bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(lp)))
     for g in jax.tree.leaves(grads):
         assert bool(jnp.all(jnp.isfinite(g)))
+
+
+def test_elementwise_log_densities_against_scipy():
+    """The two closed forms the binary log_probs are built from, in float32 at extreme logits."""
+    from numpyro_relax.distributions.bernoulli import bernoulli_log_pmf, log_sigmoid_both
+
+    x = np.array([-90.0, -30.0, -3.0, -1e-6, 0.0, 1e-6, 0.7, 30.0, 90.0], np.float32)
+    np.testing.assert_allclose(
+        log_sigmoid_both(jnp.asarray(x)), stats.logistic.logpdf(x.astype(np.float64)), rtol=1e-6
+    )
+    p = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    for b in (0.0, 1.0):
+        want = np.where(b == 1.0, -np.logaddexp(0.0, -x), -np.logaddexp(0.0, x))
+        np.testing.assert_allclose(
+            bernoulli_log_pmf(b, jnp.asarray(x)), want, rtol=1e-6, atol=1e-30
+        )
+        mid = np.abs(x) < 30  # where scipy's pmf is representable
+        np.testing.assert_allclose(
+            np.asarray(bernoulli_log_pmf(b, jnp.asarray(x)))[mid],
+            stats.bernoulli.logpmf(b, p[mid]),
+            rtol=1e-6,
+        )
+    # derivatives: value - sigmoid(l) in the logits (also at l = 0 exactly), l in the value
+    grad = jax.grad(bernoulli_log_pmf, argnums=(0, 1))
+    for b, logit in ((0.0, 0.0), (1.0, 0.0), (0.0, 2.0), (1.0, -3.0), (0.3, 0.7)):
+        d_value, d_logit = grad(b, logit)
+        np.testing.assert_allclose(d_logit, b - 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6)
+        np.testing.assert_allclose(d_value, logit, rtol=1e-6)
