@@ -53,7 +53,7 @@ PROFILE_NOTES: dict[str, str] = {
     ),
     "StraightThroughBernoulli": (
         "the whole step is ~3 ms of element-wise work on 204,800 bits: the noise (the floor) plus "
-        "the Bernoulli log-pmf (two log_sigmoid) and its gradient. On one core PyTorch's eager "
+        "the Bernoulli log-pmf (one exp and one log1p, exact custom gradient) and its gradient. On one core PyTorch's eager "
         "kernels are about as fast per element as XLA's fused loop, so only relaxit's dispatch "
         "overhead is there to win, and at batch 8192 the threefry noise alone costs over a third "
         "of relaxit's whole step. " + _RNG
@@ -64,16 +64,16 @@ PROFILE_NOTES: dict[str, str] = {
         "gradients (4-5x the floor). " + _RNG
     ),
     "RelaxedBernoulliStraightThrough": (
-        "the Bernoulli log-pmf needs two log_sigmoid per element, each about half the cost of "
-        "the noise, plus their gradients: ~2-2.7x the floor is what the exact pmf costs."
+        "on top of the logistic noise, the relaxed sample (a sigmoid) and the Bernoulli log-pmf "
+        "(one exp and one log1p per element) with their gradients: ~1.5-2x the floor."
     ),
     "LogitRelaxedBernoulli": (
-        "the logistic log density needs two log_sigmoid per element and their gradients; TFP "
+        "the logistic log density (one exp and one log1p per element) and its gradient; TFP "
         "does the same work at about the same speed (TFP / ours 0.75-1.0)."
     ),
     "binary Concrete (RelaxedBernoulli)": (
-        "the density on (0, 1) is the logit-space density plus the sigmoid Jacobian: four "
-        "log_sigmoid per element, forward and backward (4-6x the floor). TFP's RelaxedBernoulli "
+        "the density on (0, 1) is the logit-space density plus the sigmoid Jacobian (the logit of "
+        "the value, two logistic log-densities), forward and backward. TFP's RelaxedBernoulli "
         "spends one softplus less and is a little faster (TFP / ours 0.7-0.9)."
     ),
     "GaussianRelaxedBernoulli": (
