@@ -57,6 +57,8 @@ from numpyro.distributions import constraints
 from numpyro.distributions.kl import kl_divergence
 
 import numpyro_relax.distributions as nrd
+from numpyro_relax.distributions.bernoulli import bernoulli_kl, log_sigmoid_both
+from numpyro_relax.distributions.util import log1mexp
 
 try:  # binary family
     from numpyro_relax.distributions import bernoulli as _bern
@@ -201,17 +203,6 @@ def _bits(logits: jax.Array) -> jax.Array:
     return jnp.stack([jax.nn.log_sigmoid(-logits), jax.nn.log_sigmoid(logits)], axis=-1)
 
 
-def _log1mexp(x: jax.Array) -> jax.Array:
-    """``log(1 - exp(x))`` for ``x < 0``; the branch not taken is kept off its singularity."""
-    safe = jnp.minimum(x, -1e-30)
-    return jnp.where(safe > -math.log(2.0), jnp.log(-jnp.expm1(safe)), jnp.log1p(-jnp.exp(safe)))
-
-
-def _binary_kl(logits_q: jax.Array, logits_p: jax.Array) -> jax.Array:
-    lq, lp = _bits(logits_q), _bits(logits_p)
-    return jnp.sum(jnp.exp(lq) * (lq - lp), axis=-1)
-
-
 # --------------------------------------------------------------------------------------------
 # Small distributions (private to the example) carrying KL registrations
 # --------------------------------------------------------------------------------------------
@@ -240,7 +231,7 @@ class JangRelaxedBernoulli(dist.RelaxedBernoulliLogits):
 
 @kl_divergence.register(JangRelaxedBernoulli, dist.BernoulliProbs)
 def _kl_jang_bernoulli(p: JangRelaxedBernoulli, q: dist.BernoulliProbs) -> jax.Array:
-    return _binary_kl(p.logits, jnp.log(q.probs) - jnp.log1p(-q.probs))
+    return bernoulli_kl(p.logits, jnp.log(q.probs) - jnp.log1p(-q.probs))
 
 
 if _bern is not None:
@@ -256,11 +247,11 @@ if _bern is not None:
         def bit_logits(self) -> jax.Array:
             """Log-odds of the bit, :math:`\\log\\sqrt p - \\log(1 - \\sqrt p)`."""
             log_q = self.log_gate_prob
-            return log_q - _log1mexp(log_q)
+            return log_q - log1mexp(log_q)
 
     @kl_divergence.register(SmoothBits, dist.BernoulliProbs)
     def _kl_smooth_bits_bernoulli(p: SmoothBits, q: dist.BernoulliProbs) -> jax.Array:
-        return _binary_kl(p.bit_logits, jnp.log(q.probs) - jnp.log1p(-q.probs))
+        return bernoulli_kl(p.bit_logits, jnp.log(q.probs) - jnp.log1p(-q.probs))
 
     class HardConcreteGate(_bern.HardConcrete):
         """:class:`HardConcrete` with a registered KL between two gates (see :func:`hard_concrete_kl`)."""
@@ -290,7 +281,7 @@ if _bern is not None:
 
         def log_density(d: Any, y: jax.Array) -> jax.Array:
             w = beta[..., None] * y - d.log_alpha[..., None]
-            return jnp.log(beta)[..., None] + jax.nn.log_sigmoid(w) + jax.nn.log_sigmoid(-w)
+            return jnp.log(beta)[..., None] + log_sigmoid_both(w)
 
         (p0, p1), (q0, q1) = atoms(p), atoms(q)
         half = 0.5 * (y1 - y0)
@@ -368,7 +359,7 @@ if _bern is not None:
             else:  # exact only while sigmoid(value) does not round to 0 or 1
                 y = value
                 lp = self.gates.log_prob(jax.nn.sigmoid(y))
-            return lp + jnp.sum(jax.nn.log_sigmoid(y) + jax.nn.log_sigmoid(-y), axis=-1)
+            return lp + jnp.sum(log_sigmoid_both(y), axis=-1)
 
 else:  # pragma: no cover
     SmoothBits = HardConcreteGate = CopulaGateLogits = None

@@ -434,6 +434,7 @@ def evaluate(
     """
     import jax
     import jax.numpy as jnp
+    import numpyro.distributions as dist
     from jax.scipy.special import logsumexp
 
     params = fit["params"]
@@ -445,7 +446,7 @@ def evaluate(
 
     def log_lik(x: Any, inputs: Any) -> Any:
         logits = dec_apply(params["decoder$params"], inputs)
-        return jnp.sum(x * jax.nn.log_sigmoid(logits) + (1 - x) * jax.nn.log_sigmoid(-logits), -1)
+        return jnp.sum(dist.BernoulliLogits(logits).log_prob(x), -1)
 
     def one_batch(x: Any, rows: Any, key: Any) -> tuple[Any, Any, Any, Any]:
         k_hard, k_iw, k_rel = jax.random.split(key, 3)

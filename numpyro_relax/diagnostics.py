@@ -35,6 +35,8 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_density, log_likelihood
 from numpyro.primitives import Messenger
 
+from numpyro_relax._tracing import guide_and_replayed_model
+
 __all__ = [
     "GradVariance",
     "PSISResult",
@@ -162,22 +164,6 @@ class _Uncondition(Messenger):
             msg["value"] = None
 
 
-def _model_sites(
-    model: Callable, guide: Callable, params: Mapping, key: jax.Array, args: tuple, kwargs: dict
-) -> tuple[dict, dict]:
-    """One trace of the guide and of the model replayed against it (params substituted)."""
-    k_guide, k_model = jax.random.split(key)
-    guide_tr = handlers.trace(
-        handlers.substitute(handlers.seed(guide, k_guide), data=params)
-    ).get_trace(*args, **kwargs)
-    model_tr = handlers.trace(
-        handlers.substitute(
-            handlers.replay(handlers.seed(model, k_model), trace=guide_tr), data=params
-        )
-    ).get_trace(*args, **kwargs)
-    return guide_tr, model_tr
-
-
 def svi_to_arviz(
     model: Callable,
     guide: Callable,
@@ -227,7 +213,7 @@ def svi_to_arviz(
             f"num_samples ({num_samples}) must be a positive multiple of num_chains ({num_chains})"
         )
     k_trace, k_guide, k_pred = jax.random.split(key, 3)
-    _, model_tr = _model_sites(model, guide, params, k_trace, args, kwargs)
+    _, model_tr = guide_and_replayed_model(model, guide, params, k_trace, args, kwargs)
     latent = [n for n, s in model_tr.items() if s["type"] == "sample" and not s["is_observed"]]
     deterministic = [n for n, s in model_tr.items() if s["type"] == "deterministic"]
     observed = [n for n, s in model_tr.items() if s["type"] == "sample" and s["is_observed"]]
@@ -451,7 +437,7 @@ def _param_transforms(
     model: Callable, guide: Callable, params: Mapping, key: jax.Array, args: tuple, kwargs: dict
 ) -> dict:
     """``biject_to(constraint)`` of every ``numpyro.param`` site of the guide and model."""
-    guide_tr, model_tr = _model_sites(model, guide, params, key, args, kwargs)
+    guide_tr, model_tr = guide_and_replayed_model(model, guide, params, key, args, kwargs)
     transforms = {}
     for tr in (guide_tr, model_tr):
         for name, site in tr.items():

@@ -54,6 +54,8 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from numpyro_relax.distributions.bernoulli import bernoulli_log_pmf
+
 __all__ = [
     "arm",
     "arsm",
@@ -199,7 +201,7 @@ def _conditional(logits: jax.Array, v: jax.Array, b: jax.Array, family: str) -> 
 
 def _log_prob(logits: jax.Array, b: jax.Array, family: str) -> jax.Array:
     if family == "bernoulli":
-        return jnp.sum(b * jax.nn.log_sigmoid(logits) + (1 - b) * jax.nn.log_sigmoid(-logits))
+        return jnp.sum(bernoulli_log_pmf(b, logits))
     return jnp.sum(b * jax.nn.log_softmax(logits, axis=-1))
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import jax
 from numpyro.distributions.kl import kl_divergence
-from numpyro.handlers import replay, seed, substitute, trace
 from numpyro.infer import TraceMeanField_ELBO
+
+from numpyro_relax._tracing import guide_and_replayed_model
 
 __all__ = ["StraightThrough_ELBO"]
 
@@ -31,11 +32,9 @@ def _check_straight_through_guide(
 
     Runs at trace time; under ``jit`` the extra trace is dead code and costs nothing at run time.
     """
-    k_model, k_guide = jax.random.split(rng_key)
-    guide_trace = trace(substitute(seed(guide, k_guide), data=param_map)).get_trace(*args, **kwargs)
-    model_trace = trace(
-        replay(substitute(seed(model, k_model), data=param_map), trace=guide_trace)
-    ).get_trace(*args, **kwargs)
+    guide_trace, model_trace = guide_and_replayed_model(
+        model, guide, param_map, rng_key, args, kwargs
+    )
     for name in _discrete_latents(model_trace):
         site = guide_trace.get(name)
         if site is None or site["type"] != "sample":
