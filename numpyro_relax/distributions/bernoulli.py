@@ -271,7 +271,35 @@ class StraightThroughBernoulli(_BernoulliMoments, _BinaryLogits):
         return bernoulli_log_pmf(value, self.logits)
 
 
-class LogitRelaxedBernoulli(_BinaryLogits):
+class _TemperedBinaryLogits(_BinaryLogits):
+    """Binary laws with a temperature, parameterised like ``Bernoulli`` (``probs``/``logits``),
+    whose samples are built from the binary Concrete logit :math:`(\\ell + L)/\\tau`."""
+
+    arg_constraints = {
+        "temperature": constraints.positive,
+        "probs": constraints.unit_interval,
+        "logits": constraints.real,
+    }
+    pytree_data_fields = ("temperature", "logits")
+    reparametrized_params = ["temperature", "probs", "logits"]
+
+    def __init__(
+        self,
+        temperature: ArrayLike,
+        probs: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._setup(probs, logits, validate_args, temperature=temperature)
+
+    def _logistic_logit(self, key: jax.Array, sample_shape: tuple[int, ...]) -> jax.Array:
+        """:math:`(\\ell + L)/\\tau` with standard logistic noise :math:`L`, one per element."""
+        g = logistic_noise(key, self._shape(sample_shape), self.logits.dtype)
+        return (self.logits + g) / self.temperature
+
+
+class LogitRelaxedBernoulli(_TemperedBinaryLogits):
     r"""Binary Concrete in logit space (Maddison et al., 2017): the logit of a relaxed Bernoulli.
 
     .. math::
@@ -296,28 +324,10 @@ class LogitRelaxedBernoulli(_BinaryLogits):
        C. J. Maddison, A. Mnih, Y. W. Teh (ICLR 2017), appendix B and C.
     """
 
-    arg_constraints = {
-        "temperature": constraints.positive,
-        "probs": constraints.unit_interval,
-        "logits": constraints.real,
-    }
-    pytree_data_fields = ("temperature", "logits")
-    reparametrized_params = ["temperature", "probs", "logits"]
     support = constraints.real
 
-    def __init__(
-        self,
-        temperature: ArrayLike,
-        probs: ArrayLike | None = None,
-        logits: ArrayLike | None = None,
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        self._setup(probs, logits, validate_args, temperature=temperature)
-
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
-        g = logistic_noise(key, self._shape(sample_shape), self.logits.dtype)
-        return (self.logits + g) / self.temperature
+        return self._logistic_logit(key, sample_shape)
 
     @validate_sample
     def log_prob(self, value: ArrayLike) -> jax.Array:
@@ -346,7 +356,7 @@ class LogitRelaxedBernoulli(_BinaryLogits):
         return (self.logits + logit(q)) / self.temperature
 
 
-class RelaxedBernoulliStraightThrough(_BernoulliMoments, _BinaryLogits):
+class RelaxedBernoulliStraightThrough(_BernoulliMoments, _TemperedBinaryLogits):
     r"""Straight-through binary Concrete: rounded forward, relaxed gradient backward.
 
     .. math::
@@ -369,28 +379,10 @@ class RelaxedBernoulliStraightThrough(_BernoulliMoments, _BinaryLogits):
     2. *The Concrete Distribution*, C. J. Maddison, A. Mnih, Y. W. Teh (ICLR 2017).
     """
 
-    arg_constraints = {
-        "temperature": constraints.positive,
-        "probs": constraints.unit_interval,
-        "logits": constraints.real,
-    }
-    pytree_data_fields = ("temperature", "logits")
-    reparametrized_params = ["temperature", "probs", "logits"]
     support = constraints.unit_interval
 
-    def __init__(
-        self,
-        temperature: ArrayLike,
-        probs: ArrayLike | None = None,
-        logits: ArrayLike | None = None,
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        self._setup(probs, logits, validate_args, temperature=temperature)
-
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
-        g = logistic_noise(key, self._shape(sample_shape), self.logits.dtype)
-        y = (self.logits + g) / self.temperature
+        y = self._logistic_logit(key, sample_shape)
         return straight_through((y > 0).astype(y.dtype), jax.nn.sigmoid(y))
 
     @validate_sample
