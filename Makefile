@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 JOBS ?= 2
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs docs-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(BENCH_STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 	@echo "docs written to docs/_build/html/index.html"
+
+# Opens every page with maths in headless Chromium (apt-get install chromium), offline: the
+# formulas must be typeset by the bundled MathJax and every figure must be in the build.
+docs-check: docs
+	$(BIN)/python docs/check_render.py docs/_build/html
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache

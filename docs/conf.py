@@ -27,6 +27,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax 3 from the wheel, copied into _static/mathjax: formulas typeset without network
+    # (sphinx.ext.mathjax alone loads MathJax from a CDN, and offline the page shows raw TeX).
+    "sphinx-mathjax-offline",
+    # figures computed from the library when the docs are built (``.. plot::``)
+    "matplotlib.sphinxext.plot_directive",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
@@ -49,6 +54,17 @@ if importlib.util.find_spec("furo") is not None:
 else:  # the build must not depend on the theme
     html_theme = "alabaster"
 html_title = f"numpyro-relax {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # wide tables scroll instead of being clipped
+
+# ``.. plot::`` figures: the scripts live in docs/_figures and run at build time (no committed
+# PNGs). One PNG per figure at two resolutions, no source links (the scripts are build helpers).
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110), ("hires.png", 200)]
+plot_rcparams = {"figure.dpi": 110, "savefig.bbox": "tight", "font.size": 9}
+plot_basedir = os.path.join(ROOT, "docs", "_figures")
 
 # ------------------------------------------------------------------------------------------
 # API pages name modules with ``automodule``. A module that is not in this checkout yet (the
@@ -79,6 +95,26 @@ def _drop_missing_modules(app, docname, source):
     source[0] = _AUTOMODULE.sub(repl, source[0])
 
 
+# ------------------------------------------------------------------------------------------
+# Private base classes (``_OneHotLogits``, ``_BernoulliMoments``, ...) share code between public
+# classes; they are not part of the API. "Bases:" shows the nearest public ancestors instead.
+# ------------------------------------------------------------------------------------------
+def _public_bases(bases) -> list:
+    out: list = []
+    for base in bases:
+        candidates = _public_bases(base.__bases__) if base.__name__.startswith("_") else [base]
+        for c in candidates:
+            if c not in out and c is not object:
+                out.append(c)
+    return out
+
+
+def _hide_private_bases(app, name, obj, options, bases):
+    if any(b.__name__.startswith("_") for b in bases):
+        bases[:] = _public_bases(bases) or [object]
+
+
 def setup(app):
     app.connect("source-read", _drop_missing_modules)
+    app.connect("autodoc-process-bases", _hide_private_bases)
     return {"parallel_read_safe": True}
