@@ -6,11 +6,14 @@
   ``xarray.DataTree`` under ArviZ 1.x.
 * :func:`psis_khat` is the Pareto-smoothed importance sampling check of a guide (Yao et al.,
   2018): the Pareto shape :math:`\\hat k` of the importance ratios :math:`p(x, z) / q(z)`.
+  The Pareto fit is NumPyro's (the one ``numpyro.infer.psis_diagnostic`` uses, NumPyro >=
+  0.22); with an older NumPyro it is ArviZ's.
 * :func:`vertex_distance` and :func:`elbo_grad_variance` help to pick a temperature or an
   estimator: how discrete the relaxed samples are, and how noisy the ELBO gradient is.
 
 ArviZ is an optional dependency (``pip install 'numpyro-relax[examples]'``); it is imported
-only inside the functions that need it.
+only inside the functions that need it (:func:`svi_to_arviz` always; the k-hat functions only
+with NumPyro < 0.22).
 
 **References:**
 
@@ -21,7 +24,6 @@ only inside the functions that need it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -32,9 +34,10 @@ from jax.typing import ArrayLike
 from numpyro import handlers
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer import Predictive
-from numpyro.infer.util import log_density, log_likelihood
+from numpyro.infer.util import log_density
 from numpyro.primitives import Messenger
 
+from numpyro_relax import _diagnostics_backends as _backends
 from numpyro_relax._tracing import guide_and_replayed_model
 
 __all__ = [
@@ -48,91 +51,24 @@ __all__ = [
     "vertex_distance",
 ]
 
-_ARVIZ_HINT = "pip install 'numpyro-relax[examples]' or pip install arviz"
-
 
 # --------------------------------------------------------------------------------------------
-# ArviZ version handling
+# Pareto k-hat of log weights
 # --------------------------------------------------------------------------------------------
-
-
-def _arviz_major() -> int:
-    """Major version of the installed ArviZ (1 when only ``arviz_base`` is installed)."""
-    try:
-        import arviz
-    except ImportError:
-        try:
-            import arviz_base  # noqa: F401
-        except ImportError as err:
-            raise ImportError(f"this function needs ArviZ: {_ARVIZ_HINT}") from err
-        return 1
-    return int(str(arviz.__version__).split(".")[0])
-
-
-def _from_dict(groups: dict[str, dict[str, np.ndarray]], coords: Any, dims: Any) -> Any:
-    if _arviz_major() >= 1:
-        # ArviZ 1.x: the converters live in arviz_base and take the groups as one dict.
-        from arviz_base import from_dict
-
-        return from_dict(groups, coords=coords, dims=dims)
-    import arviz as az
-
-    return az.from_dict(**groups, coords=coords, dims=dims)
-
-
-@functools.lru_cache(maxsize=8)
-def _takes_log_weights(psislw: Callable) -> bool:
-    """Whether an ``arviz_stats`` ``psislw`` smooths its input as log weights.
-
-    arviz_stats 1.3 negates its input (it expects a log likelihood, whose negation is the
-    PSIS-LOO log ratio); this checks the convention on a fixed probe rather than assuming it.
-    Smoothing keeps the order of the draws, so when the input is taken as log weights the
-    largest probe value keeps the larger smoothed weight.
-    """
-    probe = np.log(np.arange(1.0, 101.0))  # distinct values, no ties anywhere in the tail
-    smoothed, _ = psislw(probe, r_eff=1.0, axis=-1)
-    smoothed = np.asarray(smoothed)
-    return bool(smoothed[-1] > smoothed[0])
-
-
-def _psislw(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed log weights and k-hat of a 1-D array of raw log importance weights.
-
-    When no Pareto tail can be fitted (fewer than 5 tail draws, i.e. fewer than about 25
-    draws, or the largest weights all equal), k-hat is ``inf`` and the weights are only
-    normalised, as ArviZ 0.x does; arviz_stats raises a ``ValueError`` instead.
-    """
-    lw = np.asarray(log_weights, dtype=np.float64)
-    if _arviz_major() >= 1:
-        from arviz_stats.base import array_stats
-
-        sign = 1.0 if _takes_log_weights(array_stats.psislw) else -1.0
-        try:
-            smoothed, khat = array_stats.psislw(sign * lw, r_eff=1.0, axis=-1)
-        except ValueError as err:
-            # "All tail values are the same" / "n_draws_tail must be at least 5"
-            if "tail" not in str(err):
-                raise
-            shifted = lw - np.max(lw)
-            return shifted - np.log(np.sum(np.exp(shifted))), float("inf")
-    else:
-        import arviz as az
-
-        smoothed, khat = az.psislw(lw, reff=1.0)
-    return np.asarray(smoothed), float(np.asarray(khat))
 
 
 def pareto_khat(log_weights: ArrayLike) -> np.ndarray:
     """Pareto :math:`\\hat k` of raw log importance weights, one fit per row.
 
     For weights you already have (e.g. a VAE's :math:`\\log p(x, z_s) - \\log q(z_s \\mid x)`
-    for every test image); :func:`psis_khat` draws them from a model and guide. Uses ArviZ's
-    PSIS (``az.psislw`` in ArviZ 0.x, ``arviz_stats`` in 1.x); a row whose tail cannot be fitted
-    (fewer than about 25 draws, or the largest weights all equal) gets ``inf``.
+    for every test image); :func:`psis_khat` draws them from a model and guide. Uses NumPyro's
+    PSIS fit (the one of ``numpyro.infer.psis_diagnostic``, NumPyro >= 0.22), or with an older
+    NumPyro ArviZ's (``az.psislw`` in ArviZ 0.x, ``arviz_stats`` in 1.x); a row whose tail
+    cannot be fitted (fewer than about 25 draws, or the largest weights all equal) gets ``inf``.
 
     :param log_weights: array of shape ``(..., num_draws)``; draws on the last axis.
     :return: ``numpy`` array of shape ``(...)``.
-    :raises ImportError: if ArviZ is not installed.
+    :raises ImportError: if NumPyro < 0.22 and ArviZ is not installed.
     :raises ValueError: if ``log_weights`` is a scalar or has non-finite entries.
     """
     lw = np.asarray(log_weights, dtype=np.float64)
@@ -144,7 +80,7 @@ def pareto_khat(log_weights: ArrayLike) -> np.ndarray:
             "finite."
         )
     rows = lw.reshape(-1, lw.shape[-1])
-    khats = np.array([_psislw(row)[1] for row in rows])
+    khats = np.array([_backends._khat(row) for row in rows])
     return khats.reshape(lw.shape[:-1])
 
 
@@ -164,6 +100,72 @@ class _Uncondition(Messenger):
             msg["value"] = None
 
 
+def _refuse_subsampling(*traces: Mapping[str, dict]) -> None:
+    """Raise if a plate of the model or guide subsamples (``subsample_size < size``)."""
+    for tr in traces:
+        for name, site in tr.items():
+            if site["type"] != "plate":
+                continue
+            size = site["args"][0]
+            drawn = int(jnp.shape(site["value"])[0])
+            if drawn != size:
+                raise ValueError(
+                    f"svi_to_arviz: plate {name!r} subsamples {drawn} of its {size} elements "
+                    "(subsample_size). ArviZ's groups need the likelihood of every observation at "
+                    "every draw, so run the model on the full data set: build the plate without "
+                    "subsample_size for the diagnostics (e.g. make it an argument of the model "
+                    "and pass None)."
+                )
+
+
+def _trace_fit(
+    model: Callable, guide: Callable, params: dict, key: jax.Array, args: tuple, kwargs: dict
+) -> tuple[dict, dict]:
+    """:func:`guide_and_replayed_model`, with a hint for flax modules whose state is missing."""
+    try:
+        return guide_and_replayed_model(model, guide, params, key, args, kwargs)
+    except AssertionError as err:
+        # numpyro.contrib.module.flax_module(..., mutable=[...]) asserts that its parameters
+        # and its state are both given or both missing; SVI keeps the state apart.
+        stateless = [
+            n[: -len("$params")]
+            for n in params
+            if n.endswith("$params") and n[: -len("$params")] + "$state" not in params
+        ]
+        if not stateless:
+            raise
+        raise ValueError(
+            f"svi_to_arviz: `params` has parameters but no state for the module(s) {stateless}. "
+            "A flax module with mutable state (BatchNorm) keeps it outside the parameters; pass "
+            "params={**svi_result.params, **svi_result.state.mutable_state}."
+        ) from err
+
+
+def _pointwise_log_likelihood(
+    model: Callable, params: dict, draws: dict, key: jax.Array, args: tuple, kwargs: dict
+) -> dict:
+    """``log p(y_i | z_s)`` at every observed site for every draw ``z_s``.
+
+    As ``numpyro.infer.util.log_likelihood`` (one draw at a time, with ``lax.map``), but the
+    model is seeded with its own key per draw: a model that calls ``numpyro.prng_key()``
+    (flax dropout, e.g. NumPyro's ProdLDA) needs one.
+    """
+    num_draws = int(jnp.shape(next(iter(draws.values())))[0]) if draws else 1
+    keys = jax.random.split(key, num_draws)
+
+    def one(key_and_draw: tuple) -> dict:
+        k, draw = key_and_draw
+        seeded = handlers.seed(handlers.substitute(model, data={**params, **draw}), k)
+        tr = handlers.trace(seeded).get_trace(*args, **kwargs)
+        return {
+            n: site["fn"].log_prob(site["value"])
+            for n, site in tr.items()
+            if site["type"] == "sample" and site["is_observed"]
+        }
+
+    return jax.lax.map(one, (keys, draws))
+
+
 def svi_to_arviz(
     model: Callable,
     guide: Callable,
@@ -174,6 +176,7 @@ def svi_to_arviz(
     num_chains: int = 1,
     coords: Mapping[str, Any] | None = None,
     dims: Mapping[str, list[str]] | None = None,
+    posterior_predictive: bool = True,
     **kwargs: Any,
 ) -> Any:
     """Convert an SVI fit into ArviZ data.
@@ -193,6 +196,19 @@ def svi_to_arviz(
     Guide draws are independent, so ``num_chains > 1`` just splits them into equal "chains"
     (R-hat then should be 1 up to noise; it is not a convergence check of SVI).
 
+    Every run of the model and guide is seeded from ``key`` (each draw with its own key), so
+    models that call ``numpyro.prng_key()``, e.g. flax dropout through
+    ``flax_module(..., apply_rng=["dropout"])``, work; pass the model's own switch (e.g. an
+    ``is_training=False`` keyword) to turn dropout off. Subsampled plates (``subsample_size``)
+    are refused: ArviZ needs the whole data set at every draw.
+
+    *Mutable state* (flax ``BatchNorm`` through ``flax_module(..., mutable=["batch_stats"])``):
+    SVI keeps the running statistics in ``svi_result.state.mutable_state``, not in
+    ``svi_result.params``; pass both, ``params={**svi_result.params,
+    **svi_result.state.mutable_state}``, and run the model in evaluation mode (e.g.
+    ``use_running_average=True`` through a model argument). Updates the model makes to that
+    state here are discarded.
+
     :param model: the NumPyro model.
     :param guide: the guide it was fitted with.
     :param params: fitted parameters, e.g. ``svi.get_params(state)`` or ``svi_result.params``
@@ -203,36 +219,43 @@ def svi_to_arviz(
     :param num_chains: number of chains to split the draws into.
     :param coords: ArviZ coordinates, passed to ``from_dict``.
     :param dims: ArviZ dimension names per variable, passed to ``from_dict``.
+    :param posterior_predictive: draw the ``posterior_predictive`` group. ``False`` skips it,
+        for likelihoods that cannot be sampled under ``vmap`` (e.g. a ``Multinomial`` whose
+        ``total_count`` varies, as in NumPyro's ProdLDA, needs ``total_count_max``); the other
+        groups are unchanged.
     :param kwargs: keyword arguments of the model and guide.
     :return: ``arviz.InferenceData`` (ArviZ 0.x) or ``xarray.DataTree`` (ArviZ 1.x).
     :raises ImportError: if ArviZ is not installed.
+    :raises ValueError: if a plate of the model or guide subsamples, or ``params`` lacks the
+        state of a flax module with mutable state.
     """
-    _arviz_major()  # fail early, before any sampling, when ArviZ is missing
+    _backends._arviz_major()  # fail early, before any sampling, when ArviZ is missing
     if num_samples < 1 or num_chains < 1 or num_samples % num_chains:
         raise ValueError(
             f"num_samples ({num_samples}) must be a positive multiple of num_chains ({num_chains})"
         )
-    k_trace, k_guide, k_pred = jax.random.split(key, 3)
-    _, model_tr = guide_and_replayed_model(model, guide, params, k_trace, args, kwargs)
+    params = dict(params)
+    k_trace, k_guide, k_pred, k_loglik = jax.random.split(key, 4)
+    guide_tr, model_tr = _trace_fit(model, guide, params, k_trace, args, kwargs)
+    _refuse_subsampling(guide_tr, model_tr)
     latent = [n for n, s in model_tr.items() if s["type"] == "sample" and not s["is_observed"]]
     deterministic = [n for n, s in model_tr.items() if s["type"] == "deterministic"]
     observed = [n for n, s in model_tr.items() if s["type"] == "sample" and s["is_observed"]]
 
-    guide_draws = Predictive(guide, params=dict(params), num_samples=num_samples)(
+    guide_draws = Predictive(guide, params=params, num_samples=num_samples)(
         k_guide, *args, **kwargs
     )
     guide_draws = {n: v for n, v in guide_draws.items() if n in latent}
+    replicated = observed if posterior_predictive else []
     predictive = Predictive(
-        _Uncondition(model),
+        _Uncondition(model) if posterior_predictive else model,
         posterior_samples=guide_draws,
-        params=dict(params),
-        return_sites=latent + deterministic + observed,
+        params=params,
+        return_sites=latent + deterministic + replicated,
     )(k_pred, *args, **kwargs)
     # Latent values as the model sees them (sites the guide does not cover come from the prior).
     latent_draws = {n: predictive[n] for n in latent}
-    loglik = log_likelihood(
-        handlers.substitute(model, data=dict(params)), latent_draws, *args, **kwargs
-    )
+    loglik = _pointwise_log_likelihood(model, params, latent_draws, k_loglik, args, kwargs)
 
     def chains(x: Any) -> np.ndarray:
         x = np.asarray(x)
@@ -240,12 +263,12 @@ def svi_to_arviz(
 
     groups = {
         "posterior": {n: chains(predictive[n]) for n in latent + deterministic},
-        "posterior_predictive": {n: chains(predictive[n]) for n in observed},
+        "posterior_predictive": {n: chains(predictive[n]) for n in replicated},
         "log_likelihood": {n: chains(loglik[n]) for n in observed},
         "observed_data": {n: np.asarray(model_tr[n]["value"]) for n in observed},
     }
     groups = {g: v for g, v in groups.items() if v}
-    return _from_dict(groups, coords=coords, dims=dims)
+    return _backends._from_dict(groups, coords=coords, dims=dims)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +320,8 @@ def _log_weights(
     def one(key: jax.Array, params: Mapping, data: list) -> jax.Array:
         # As one particle of Trace_ELBO: z ~ q, then the model replayed on z.
         args, kwargs = rebuild(data)
-        k_guide, k_model = jax.random.split(key)
+        # NumPyro's psis_diagnostic order, so that the same key gives the same draws.
+        k_model, k_guide = jax.random.split(key)
         guide_lp, guide_tr = log_density(handlers.seed(guide, k_guide), args, kwargs, params)
         model_lp, _ = log_density(
             handlers.replay(handlers.seed(model, k_model), trace=guide_tr), args, kwargs, params
@@ -319,10 +343,13 @@ def psis_khat(
     """Pareto :math:`\\hat k` of the importance ratios of a guide (PSIS diagnostic).
 
     Draws :math:`z_s \\sim q` and computes :math:`\\log w_s = \\log p(x, z_s) - \\log q(z_s)`
-    (the single-particle ELBO terms, vectorised with ``vmap``), then fits a generalised Pareto
-    distribution to the largest weights with ArviZ's PSIS (``az.psislw`` in ArviZ 0.x,
-    ``arviz_stats`` in 1.x). Large :math:`\\hat k` means the guide is missing posterior mass.
-    Relaxed latents are fine, but then ``p`` is the relaxed model's density.
+    (the single-particle ELBO terms, vectorised with ``vmap`` and compiled once), then fits a
+    generalised Pareto distribution to the largest weights. The draws and the fit are those of
+    ``numpyro.infer.psis_diagnostic(key, params, model, guide, *args, num_particles=num_samples)``
+    (NumPyro >= 0.22), which returns :math:`\\hat k` only; this function also returns the
+    weights (for importance-sampling estimates) and works with older NumPyro through ArviZ's
+    PSIS. Large :math:`\\hat k` means the guide is missing posterior mass. Relaxed latents are
+    fine, but then ``p`` is the relaxed model's density.
 
     :math:`\\hat k` is ``inf`` when no Pareto tail can be fitted: fewer than about 25 draws,
     or the largest weights all equal (e.g. a discrete guide that draws its mode many times,
@@ -336,10 +363,11 @@ def psis_khat(
     :param num_samples: number of draws from the guide (a few thousand gives a stable fit).
     :param kwargs: keyword arguments of the model and guide.
     :return: :class:`PSISResult` ``(khat, log_weights)``.
-    :raises ImportError: if ArviZ is not installed.
+    :raises ImportError: if NumPyro < 0.22 and ArviZ is not installed.
     :raises ValueError: if some log weights are not finite.
     """
-    _arviz_major()
+    if _backends._numpyro_psis_khat() is None:
+        _backends._arviz_major()  # fail before sampling when the fallback fit is missing
     keys = jax.random.split(key, num_samples)
     lw = np.asarray(_log_weights(model, guide, dict(params), args, kwargs, keys), np.float64)
     if not np.all(np.isfinite(lw)):
@@ -347,8 +375,7 @@ def psis_khat(
             f"{int(np.sum(~np.isfinite(lw)))} of {lw.size} log importance weights are not "
             "finite (the guide puts mass where the model has none, or a density overflowed)"
         )
-    _, khat = _psislw(lw)
-    return PSISResult(khat=khat, log_weights=lw)
+    return PSISResult(khat=_backends._khat(lw), log_weights=lw)
 
 
 # --------------------------------------------------------------------------------------------
