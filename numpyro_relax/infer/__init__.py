@@ -1,7 +1,14 @@
-"""Inference utilities: ELBOs for guides with discrete sample sites (score-function estimators)
-and for straight-through guides of discrete model sites."""
+"""Inference for discrete latent sites: one ELBO whose gradient estimator is chosen per site
+(:class:`TraceDiscrete_ELBO`), its presets, and the straight-through mean-field ELBO."""
 
+from numpyro_relax.infer.discrete_elbo import TraceDiscrete_ELBO
 from numpyro_relax.infer.elbo import DisARM_ELBO, TraceLOO_ELBO, VarGrad_ELBO
 from numpyro_relax.infer.straight_through import StraightThrough_ELBO
 
-__all__ = ["DisARM_ELBO", "StraightThrough_ELBO", "TraceLOO_ELBO", "VarGrad_ELBO"]
+__all__ = [
+    "DisARM_ELBO",
+    "StraightThrough_ELBO",
+    "TraceDiscrete_ELBO",
+    "TraceLOO_ELBO",
+    "VarGrad_ELBO",
+]
