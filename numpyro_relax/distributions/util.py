@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 from numpyro.distributions.batch_util import _default_vmap_over
@@ -163,3 +165,27 @@ def tril_solve(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
         return jax.scipy.linalg.solve_triangular(scale_tril, rhs, lower=True).T.reshape(v.shape)
     tril = jnp.broadcast_to(scale_tril, jnp.shape(v) + jnp.shape(v)[-1:])
     return jax.scipy.linalg.solve_triangular(tril, v[..., None], lower=True)[..., 0]
+
+
+def tril_mahalanobis(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
+    """``|L^{-1} v|^2`` over the last axis, without copying ``L`` for every batch element of ``v``.
+
+    The batch axes of ``v`` along which ``L`` is shared (absent from, or of size 1 in, its batch
+    shape) become the columns of one right-hand side, as in NumPyro's ``_batch_mahalanobis``: one
+    triangular solve per distinct factor, and memory of the order of ``v`` plus ``L`` instead of
+    ``batch x D^2``.
+    """
+    n = v.shape[-1]
+    batch = lax.broadcast_shapes(v.shape[:-1], scale_tril.shape[:-2])
+    v = jnp.broadcast_to(v, batch + (n,))
+    tril_batch = (1,) * (len(batch) - scale_tril.ndim + 2) + scale_tril.shape[:-2]
+    own = [i for i, s in enumerate(tril_batch) if s != 1]  # axes along which L varies
+    shared = [i for i, s in enumerate(tril_batch) if s == 1]
+    own_shape = tuple(batch[i] for i in own)
+    shared_shape = tuple(batch[i] for i in shared)
+    tril = jnp.reshape(scale_tril, own_shape + (n, n))
+    rhs = jnp.transpose(v, (*own, len(batch), *shared))
+    rhs = jnp.reshape(rhs, own_shape + (n, math.prod(shared_shape)))
+    white = jax.scipy.linalg.solve_triangular(tril, rhs, lower=True)
+    out = jnp.reshape(jnp.sum(jnp.square(white), axis=-2), own_shape + shared_shape)
+    return jnp.transpose(out, np.argsort(own + shared))

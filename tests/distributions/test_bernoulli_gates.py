@@ -463,3 +463,50 @@ def test_correlated_gates_shared_correlation_matches_broadcast():
     np.testing.assert_allclose(x, x2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(shared.log_prob(x, [v]), repeated.log_prob(x2, [v2]), rtol=1e-4)
     np.testing.assert_allclose(shared.log_prob(x), repeated.log_prob(x), rtol=1e-4)
+
+
+def _compiled_bytes(f, *args):
+    """Temporaries plus outputs of ``jit(f)`` by XLA's memory analysis (compiled, not run)."""
+    m = jax.jit(f).lower(*args).compile().memory_analysis()
+    return m.temp_size_in_bytes + m.output_size_in_bytes
+
+
+def _ar1(rho, dim):
+    i = np.arange(dim)
+    return rho ** np.abs(i[:, None] - i[None, :])
+
+
+@pytest.mark.parametrize("use_intermediates", [False, True])
+def test_correlated_log_prob_does_not_copy_the_factor_per_sample(use_intermediates):
+    """A batch of B correlation matrices and a sample of S draws: the memory of ``log_prob``
+    grows like S x B x D, not S x B x D^2 (one factor per draw). The constant is set by
+    ``log_ndtr``'s branches (about 20 vectors: XLA evaluates every branch of it); one factor
+    per draw would be D = 256 vectors."""
+    dim, batch = 256, 2
+    corr = jnp.asarray(np.stack([_ar1(0.5, dim), _ar1(-0.3, dim)]), jnp.float32)
+    probs = jnp.linspace(0.1, 0.9, batch * dim).reshape(batch, dim)
+
+    def log_prob(probs, corr, x, v):
+        d = CorrelatedRelaxedBernoulli(probs, corr, 0.5)
+        return d.log_prob(x, [v] if use_intermediates else None)
+
+    def peak(s):
+        x = jnp.full((s, batch, dim), 0.4)
+        return _compiled_bytes(log_prob, probs, corr, x, jnp.zeros_like(x))
+
+    vector = 64 * batch * dim * 4  # one float32 (64, B, D) array
+    factors = batch * dim * dim * 4  # the B factors, once
+    small, large = peak(64), peak(128)
+    # before: every draw carried its own D x D factor, (large - small) = 64 * factors
+    assert large - small <= 32 * vector
+    assert small <= 32 * vector + 8 * factors
+
+    # the values: each batch element on its own (a shared factor) gives the same densities
+    @jax.jit
+    def batched_and_single(probs, corr, key):
+        x, (v,) = CorrelatedRelaxedBernoulli(probs, corr, 0.5).sample_with_intermediates(key, (5,))
+        singles = [log_prob(probs[b], corr[b], x[:, b], v[:, b]) for b in range(batch)]
+        return log_prob(probs, corr, x, v), jnp.stack(singles, axis=-1)
+
+    lp, ref = batched_and_single(probs, corr, random.PRNGKey(7))
+    np.testing.assert_allclose(lp, ref, rtol=1e-5, atol=1e-3)

@@ -303,3 +303,47 @@ def test_logistic_normal_shared_scale_tril_matches_broadcast():
     np.testing.assert_allclose(x, x2, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(shared.log_prob(x, inter), repeated.log_prob(x2, inter2), rtol=1e-5)
     np.testing.assert_allclose(shared.covariance_matrix, repeated.covariance_matrix, rtol=1e-6)
+
+
+def _compiled_bytes(f, *args):
+    """Temporaries plus outputs of ``jit(f)`` by XLA's memory analysis (compiled, not run)."""
+    m = jax.jit(f).lower(*args).compile().memory_analysis()
+    return m.temp_size_in_bytes + m.output_size_in_bytes
+
+
+def test_logistic_normal_log_prob_does_not_copy_the_factor_per_sample():
+    """A batch of B factors and a sample of S draws: the memory of ``log_prob`` grows like
+    S x B x K (a few vectors per draw), not S x B x K^2 (one factor per draw)."""
+    n, batch = 255, 2
+    rng = np.random.default_rng(0)
+    tril = np.tril(rng.normal(size=(batch, n, n)) * 0.1 / np.sqrt(n), -1) + 0.8 * np.eye(n)
+    tril = jnp.asarray(tril, jnp.float32)
+    loc = jnp.asarray(rng.normal(size=(batch, n)) * 0.3, jnp.float32)
+
+    def log_prob(loc, tril, x):
+        return LogisticNormal(loc, tril).log_prob(x)
+
+    def peak(s):
+        return _compiled_bytes(log_prob, loc, tril, jnp.full((s, batch, n + 1), 1.0 / (n + 1)))
+
+    vector = 64 * batch * (n + 1) * 4  # one float32 (64, B, K) array
+    factors = batch * n * n * 4
+    small, large = peak(64), peak(128)
+    # before: every draw carried its own factor, (large - small) = 64 * factors
+    assert large - small <= 8 * vector
+    assert small <= 8 * vector + 4 * factors
+
+    @jax.jit
+    def sample_and_log_prob(loc, tril, key):
+        x, inter = LogisticNormal(loc, tril).sample_with_intermediates(key, (5,))
+        return x, LogisticNormal(loc, tril).log_prob(x, inter), log_prob(loc, tril, x)
+
+    x, lp_inter, lp = map(np.asarray, sample_and_log_prob(loc, tril, random.PRNGKey(8)))
+    log_x = np.log(x.astype(np.float64))
+    alr = log_x[..., :-1] - log_x[..., -1:]
+    for b in range(batch):
+        cov = np.asarray(tril[b], np.float64) @ np.asarray(tril[b], np.float64).T
+        ref = stats.multivariate_normal(np.asarray(loc[b]), cov).logpdf(alr[:, b])
+        ref = ref - np.sum(log_x[:, b], axis=-1)
+        np.testing.assert_allclose(lp_inter[:, b], ref, rtol=1e-5)
+        np.testing.assert_allclose(lp[:, b], ref, rtol=1e-5)
