@@ -11,7 +11,8 @@ Chromium loads the page from disk with JavaScript on and no network (``--headles
 - every ``.math`` element typeset (an ``mjx-container`` inside it), and at least one of them;
 - no raw TeX delimiter (``\\(``, ``\\[``, ``$$``) left in the visible text (scripts, styles and
   code blocks excluded);
-- every ``<img>`` pointing at a non-empty file of the build (the ``.. plot::`` figures).
+- every ``<img>`` pointing at a non-empty file of the build (the ``.. plot::`` figures), and at
+  least one such figure on the pages that build one (``--figure-pages``).
 
 The browser is ``$CHROMIUM``, else the first of ``chromium``, ``chromium-browser``,
 ``google-chrome`` on the ``PATH`` (Debian: ``apt-get install chromium``). Without one the script
@@ -90,12 +91,12 @@ class _RenderedPage(HTMLParser):
             self.text.append(data)
 
 
-def check_dom(dom: str, page: Path) -> list[str]:
+def check_dom(dom: str, page: Path, need_figure: bool = False, need_math: bool = True) -> list[str]:
     """Problems found in one rendered page (empty list: it renders)."""
     parser = _RenderedPage()
     parser.feed(dom)
     problems = []
-    if not parser.math:
+    if need_math and not parser.math:
         problems.append("no .math element in the rendered page")
     untypeset = parser.math.count(False)
     if untypeset:
@@ -106,6 +107,9 @@ def check_dom(dom: str, page: Path) -> list[str]:
         if at >= 0:
             snippet = " ".join(text[max(0, at - 40) : at + 60].split())
             problems.append(f"raw TeX {delim!r} in the visible text: ...{snippet}...")
+    figures = [src for src in parser.images if "_images/" in src]
+    if need_figure and not figures:
+        problems.append("no figure (an <img> from _images/) on a page that builds one")
     for src in parser.images:
         parts = urlsplit(src)
         if parts.scheme in ("http", "https", "data"):
@@ -173,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget-ms", type=int, default=5000, help="virtual time the page's scripts get"
     )
+    parser.add_argument(
+        "--figure-pages",
+        nargs="*",
+        default=["families/*.html", "api/estimators.html"],
+        help="glob patterns, relative to HTML, of pages that must show a figure",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per page")
     parser.add_argument("--jobs", type=int, default=2, help="browsers run at once")
     args = parser.parse_args(argv)
@@ -190,13 +200,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     pages = [root / p for p in args.page] if args.page else pages_with_maths(root)
+    with_maths = set(pages)
+    # a page that must show a figure is checked even if it has no maths
+    pages += sorted(
+        p
+        for pattern in args.figure_pages
+        for p in root.glob(pattern)
+        if not args.page and p not in pages
+    )
     if not pages:
         print(f"no page with maths under {root}", file=sys.stderr)
         return 1
 
+    need_figure = {p.resolve() for pattern in args.figure_pages for p in root.glob(pattern)}
+    if not need_figure and args.figure_pages:
+        print(f"no page matches --figure-pages {args.figure_pages}", file=sys.stderr)
+        return 1
+
     def one(page: Path) -> tuple[Path, list[str]]:
         try:
-            return page, check_dom(render(browser, page, args.budget_ms, args.timeout), page)
+            dom = render(browser, page, args.budget_ms, args.timeout)
+            return page, check_dom(dom, page, page.resolve() in need_figure, page in with_maths)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             return page, [str(e)]
 
@@ -212,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"     {p}")
         else:
             print(f"ok   {name}")
-    print(f"{len(pages) - failed} of {len(pages)} pages render typeset maths ({browser})")
+    print(
+        f"{len(pages) - failed} of {len(pages)} pages render with typeset maths and their figures "
+        f"({browser})"
+    )
     return 1 if failed else 0
 
 

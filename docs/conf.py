@@ -13,6 +13,8 @@ import re
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+# The figures are computed on the CPU (and JAX then skips probing for accelerators).
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, ROOT)  # the package is importable without installing it
 
 from numpyro_relax import __version__  # noqa: E402
@@ -64,7 +66,7 @@ plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 110), ("hires.png", 200)]
 plot_rcparams = {"figure.dpi": 110, "savefig.bbox": "tight", "font.size": 9}
-plot_basedir = os.path.join(ROOT, "docs", "_figures")
+plot_basedir = "_figures"
 
 # ------------------------------------------------------------------------------------------
 # API pages name modules with ``automodule``. A module that is not in this checkout yet (the
@@ -96,6 +98,35 @@ def _drop_missing_modules(app, docname, source):
 
 
 # ------------------------------------------------------------------------------------------
+# docs/benchmarks.md is written by benchmarks/run.py (`make bench`), which would drop anything
+# added to the file by hand: the figure of its ratios is inserted here, when the page is read,
+# from the same run's results file (and left out of a checkout that has none).
+# ------------------------------------------------------------------------------------------
+_BENCHMARK_RESULTS = os.path.join(ROOT, "benchmarks", "results", "results.json")
+_BENCHMARK_FIGURE = """
+```{eval-rst}
+.. plot:: benchmark_ratios.py
+
+   The summary table as a figure (read from ``benchmarks/results/results.json``): left, the
+   speed-up against each peer with its inter-quartile range over the interleaved rounds (above 1:
+   numpyro-relax is faster); right, our time over the cost of drawing the noise alone. Dashed: the
+   targets (3x relaxit, within 2x the floor).
+```
+
+"""
+
+
+def _add_benchmark_figure(app, docname, source):
+    if docname != "benchmarks" or not os.path.isfile(_BENCHMARK_RESULTS):
+        return
+    app.env.note_dependency(_BENCHMARK_RESULTS)  # a new run re-reads the page
+    anchor = "\n## Against relaxit"
+    at = source[0].find(anchor)
+    at = len(source[0]) if at < 0 else at + 1
+    source[0] = source[0][:at] + _BENCHMARK_FIGURE + source[0][at:]
+
+
+# ------------------------------------------------------------------------------------------
 # Private base classes (``_OneHotLogits``, ``_BernoulliMoments``, ...) share code between public
 # classes; they are not part of the API. "Bases:" shows the nearest public ancestors instead.
 # ------------------------------------------------------------------------------------------
@@ -116,5 +147,6 @@ def _hide_private_bases(app, name, obj, options, bases):
 
 def setup(app):
     app.connect("source-read", _drop_missing_modules)
+    app.connect("source-read", _add_benchmark_figure)
     app.connect("autodoc-process-bases", _hide_private_bases)
     return {"parallel_read_safe": True}
