@@ -37,6 +37,7 @@ from numpyro_relax.distributions.simplex import (
     LogisticNormal,
     LogisticNormalSoftmax,
 )
+from numpyro_relax.distributions.util import tril_mahalanobis
 
 __all__ = ["alr_gaussian_kl", "diag_plus_rank_one_kl"]
 
@@ -57,20 +58,22 @@ def _normal_kl(loc_p, scale_p, loc_q, scale_q) -> jax.Array:
 def tril_gaussian_kl(loc_p, tril_p, loc_q, tril_q) -> jax.Array:
     r""":math:`\mathrm{KL}(N(\mu_p, L_pL_p^\top)\,\|\,N(\mu_q, L_qL_q^\top))` over the last axis."""
     n = jnp.shape(loc_p)[-1]
-    batch = lax.broadcast_shapes(
-        jnp.shape(loc_p)[:-1], jnp.shape(tril_p)[:-2], jnp.shape(loc_q)[:-1], jnp.shape(tril_q)[:-2]
+    # the trace and log-determinant terms involve the factors alone: they are computed on the
+    # factors broadcast against each other, not against the batch of the locations (a factor
+    # shared by a batch of locations is not copied per element)
+    factor_batch = lax.broadcast_shapes(jnp.shape(tril_p)[:-2], jnp.shape(tril_q)[:-2])
+    m = solve_triangular(
+        jnp.broadcast_to(tril_q, factor_batch + (n, n)),
+        jnp.broadcast_to(tril_p, factor_batch + (n, n)),
+        lower=True,
     )
-    tril_p = jnp.broadcast_to(tril_p, batch + (n, n))
-    tril_q = jnp.broadcast_to(tril_q, batch + (n, n))
-    diff = jnp.broadcast_to(loc_q - loc_p, batch + (n,))
-    m = solve_triangular(tril_q, tril_p, lower=True)
-    white = solve_triangular(tril_q, diff[..., None], lower=True)[..., 0]
+    mahalanobis = tril_mahalanobis(tril_q, jnp.asarray(loc_q) - loc_p)
 
     def half_log_det(t):
         return jnp.sum(jnp.log(jnp.abs(jnp.diagonal(t, axis1=-2, axis2=-1))), axis=-1)
 
     return (
-        0.5 * (jnp.sum(m**2, axis=(-2, -1)) + jnp.sum(white**2, axis=-1) - n)
+        0.5 * (jnp.sum(m**2, axis=(-2, -1)) + mahalanobis - n)
         + half_log_det(tril_q)
         - half_log_det(tril_p)
     )

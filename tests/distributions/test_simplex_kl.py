@@ -147,3 +147,59 @@ def test_trace_mean_field_elbo_uses_the_exact_kl():
     loss = jax.jit(lambda k: TraceMeanField_ELBO().loss(k, {}, model, guide))
     np.testing.assert_allclose(loss(random.PRNGKey(0)), jnp.sum(_kl(q, p)), rtol=1e-5)
     np.testing.assert_allclose(loss(random.PRNGKey(1)), loss(random.PRNGKey(0)), rtol=1e-6)
+
+
+def _compiled_bytes(f, *args):
+    """Temporaries plus outputs of ``jit(f)`` by XLA's memory analysis (compiled, not run)."""
+    m = jax.jit(f).lower(*args).compile().memory_analysis()
+    return m.temp_size_in_bytes + m.output_size_in_bytes
+
+
+def _dense_gaussian_kl(loc_p, tril_p, loc_q, tril_q):
+    """The multivariate Normal KL in float64 NumPy, one pair of (loc, factor) at a time."""
+    cov_p, cov_q = tril_p @ tril_p.T, tril_q @ tril_q.T
+    d = loc_q - loc_p
+    prec_q = np.linalg.inv(cov_q)
+    _, logdet_p = np.linalg.slogdet(cov_p)
+    _, logdet_q = np.linalg.slogdet(cov_q)
+    return 0.5 * (np.trace(prec_q @ cov_p) + d @ prec_q @ d - len(d) + logdet_q - logdet_p)
+
+
+@pytest.mark.parametrize("batched_p", [False, True])
+def test_logistic_normal_kl_does_not_copy_a_shared_factor_per_batch_element(batched_p):
+    """Locations batched over B with one shared ``scale_tril`` on the q side: the memory of
+    the KL grows like B x K (the locations), not B x K^2 (a factor per batch element)."""
+    n = 128
+    rng = np.random.default_rng(1)
+
+    def factor(*batch):
+        a = np.tril(rng.normal(size=batch + (n, n)) * 0.1 / np.sqrt(n), -1)
+        return jnp.asarray(a + np.diag(rng.uniform(0.5, 1.5, n)), jnp.float32)
+
+    tril_p = factor(2) if batched_p else factor()
+    tril_q = factor()
+
+    def kl(loc_p, tril_p, loc_q, tril_q):
+        return kl_divergence(LogisticNormal(loc_p, tril_p), LogisticNormal(loc_q, tril_q))
+
+    def locs(b):
+        shape = (b, 2, n) if batched_p else (b, n)
+        return jnp.asarray(rng.normal(size=shape), jnp.float32), jnp.zeros(shape)
+
+    vector = 256 * 2 * n * 4  # one float32 (256, 2, K - 1) array
+    factors = 2 * n * n * 4
+    small = _compiled_bytes(kl, locs(256)[0], tril_p, locs(256)[1], tril_q)
+    large = _compiled_bytes(kl, locs(512)[0], tril_p, locs(512)[1], tril_q)
+    # before: both factors broadcast to the batch, (large - small) > 256 * factors
+    assert large - small <= 8 * vector
+    assert small <= 8 * vector + 8 * factors
+    loc_p, loc_q = locs(3)
+    loc_q = loc_q + 0.3
+    out = np.asarray(jax.jit(kl)(loc_p, tril_p, loc_q, tril_q), np.float64)
+    loc_p, tril_p, loc_q, tril_q = (
+        np.asarray(a, np.float64) for a in (loc_p, tril_p, loc_q, tril_q)
+    )
+    for i in np.ndindex(out.shape):
+        tri = tril_p[i[1]] if batched_p else tril_p
+        ref = _dense_gaussian_kl(loc_p[i], tri, loc_q[i], tril_q)
+        np.testing.assert_allclose(out[i], ref, rtol=2e-5)
