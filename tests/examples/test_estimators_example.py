@@ -34,6 +34,8 @@ def test_estimators_example_writes_png(tmp_path, capsys):
             str(tmp_path),
         ]
     )
+    printed = capsys.readouterr().out
+    assert "How to read this" in printed
     png = tmp_path / "estimators.png"
     assert png.exists() and png.stat().st_size > 1000
     assert out["png"] == str(png)
@@ -43,7 +45,16 @@ def test_estimators_example_writes_png(tmp_path, capsys):
         assert np.all(np.isfinite(r["theta"])) and r["us_per_estimate"] > 0
     # DisARM at theta = 0 has zero variance on this problem (up to float32 rounding)
     assert out["results"]["disarm"]["variance"][0] < 1e-14
-    assert "disarm" in capsys.readouterr().out
+    assert "disarm" in printed
+
+
+def test_estimators_example_help_shows_defaults(assert_help_shows_defaults):
+    assert_help_shows_defaults(
+        load_example().parse_args,
+        "(default: 2000)",
+        "(default: 0.5)",
+        "(default: outputs/estimators)",
+    )
 
 
 def test_estimators_example_rejects_bad_arguments():
