@@ -1,7 +1,7 @@
 """Relaxed discrete distributions for NumPyro, by family (one-hot, subset, binary, simplex)."""
 
 # The kl modules are imported for their side effect: they register the exact KL divergences.
-from numpyro_relax.distributions import kl, kl_bernoulli, kl_simplex  # noqa: F401
+from numpyro_relax.distributions import kl, kl_bernoulli, kl_relaxed, kl_simplex  # noqa: F401
 from numpyro_relax.distributions.bernoulli import (
     CorrelatedRelaxedBernoulli,
     GaussianRelaxedBernoulli,
