@@ -5,14 +5,27 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 JOBS ?= 2
+# The oldest supported jax/jaxlib/numpyro/optax (pyproject's floors), in an environment of their own.
+OLDEST_VENV := .venv-oldest
+OLDEST_BIN := $(OLDEST_VENV)/bin
+OLDEST_STAMP := $(OLDEST_VENV)/.installed
+OLDEST_CONSTRAINTS := .ci/oldest-constraints.txt
+OLDEST_PYTHON ?= $(shell command -v python3.11 || echo $(PYTHON))
+OLDEST_TESTS ?= tests/distributions tests/infer
 
-.PHONY: demo test lint bench docs docs-check clean
+.PHONY: demo test test-oldest lint bench docs docs-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,examples,docs,dev]"
 	touch $(STAMP)
+
+$(OLDEST_STAMP): pyproject.toml $(OLDEST_CONSTRAINTS)
+	test -x $(OLDEST_BIN)/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(OLDEST_BIN)/python -m pip install --quiet -c $(OLDEST_CONSTRAINTS) -e ".[test]"
+	touch $(OLDEST_STAMP)
 
 # torch==2.13.0 first: it is the CPU wheel; relaxit then resolves without pulling CUDA builds.
 $(BENCH_STAMP): $(STAMP)
@@ -26,6 +39,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q tests
+
+# The distributions and inference tests on the oldest supported versions (a few minutes);
+# fails unless the environment really holds the pinned versions.
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST_BIN)/python -c "import sys; from importlib.metadata import version; \
+	pins = [l.strip().split('==') for l in open(sys.argv[1]) if l.strip() and not l.startswith('#')]; \
+	bad = [(n, v, version(n)) for n, v in pins if version(n) != v]; \
+	print('oldest:', ', '.join(n + ' ' + version(n) for n, _ in pins)); \
+	sys.exit(bad and f'not the pinned versions: {bad}')" $(OLDEST_CONSTRAINTS)
+	$(OLDEST_BIN)/python -m pytest -n $(JOBS) -q $(OLDEST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,4 +67,4 @@ docs-check: docs
 	$(BIN)/python docs/check_render.py docs/_build/html
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache
+	rm -rf $(VENV) $(OLDEST_VENV) docs/_build .pytest_cache
