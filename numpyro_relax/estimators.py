@@ -411,16 +411,16 @@ def disarm(
 # --------------------------------------------------------------------------------------------
 
 
-def _swap_tables(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Permutations for every swap ``m < j`` and the (K, K) index into ``[f(z), f(swaps)...]``."""
+def _swap_tables(num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The swaps ``m < j`` (two index vectors) and the (K, K) index into ``[f(z), f(swaps)...]``.
+
+    ``O(K^2)`` integers: the swapped permutations themselves (``K^3``) are never formed.
+    """
     rows, cols = np.triu_indices(num_classes, k=1)
-    perms = np.tile(np.arange(num_classes), (rows.size, 1))
-    perms[np.arange(rows.size), rows] = cols
-    perms[np.arange(rows.size), cols] = rows
     index = np.zeros((num_classes, num_classes), dtype=np.int32)
     index[rows, cols] = np.arange(1, rows.size + 1)
     index[cols, rows] = np.arange(1, rows.size + 1)
-    return perms, index
+    return rows.astype(np.int32), cols.astype(np.int32), index
 
 
 def arsm(
@@ -447,9 +447,10 @@ def arsm(
     averaged over ``num_samples`` draws. Swapping two coordinates of every :math:`\pi_v`
     preserves the Dirichlet law, which makes each term unbiased; the merged sum over the
     reference category :math:`j` is the ARSM estimator. ``f`` is evaluated at
-    :math:`K(K-1)/2 + 1` (pseudo-)actions per draw, all at once with :func:`jax.vmap`, whatever
-    the number of variables. When all pseudo-actions coincide with :math:`z` the estimate is
-    exactly zero.
+    :math:`K(K-1)/2 + 1` (pseudo-)actions per draw, whatever the number of variables: ``K`` swaps
+    at a time (:func:`jax.vmap` inside :func:`jax.lax.map`), so a draw holds :math:`O(K^2)`
+    numbers per variable, not the :math:`O(K^3)` of every pseudo-action at once. When all
+    pseudo-actions coincide with :math:`z` the estimate is exactly zero.
 
     ``family="bernoulli"`` is handled as a two-class categorical with logits
     :math:`(0, \theta)`.
@@ -476,16 +477,21 @@ def arsm(
         return value, g[..., 1]
 
     num_classes = theta.shape[-1]
-    perms, index = _swap_tables(num_classes)
+    rows, cols, index = _swap_tables(num_classes)
+    categories = jnp.arange(num_classes)
 
     def one(u: jax.Array) -> tuple[jax.Array, jax.Array]:
         log_e = jnp.log(-jnp.log(u))  # pi = e / sum(e), e ~ Exp(1)
         pi = jax.nn.softmax(log_e, axis=-1)
         z = _hard(theta - log_e, "categorical")
-        swapped = log_e[..., perms]  # (..., P, K)
-        z_swaps = _hard(theta[..., None, :] - swapped, "categorical")
-        z_swaps = jnp.moveaxis(z_swaps, -2, 0)  # (P, ..., K)
-        f_all = jnp.concatenate([f(z)[None], jax.vmap(f)(z_swaps)])
+
+        def f_swap(pair: tuple[jax.Array, jax.Array]) -> jax.Array:
+            m, j = pair  # the pseudo-action z^{m <-> j}: pi_m and pi_j swapped in every variable
+            perm = jnp.where(categories == m, j, jnp.where(categories == j, m, categories))
+            return f(_hard(theta - log_e[..., perm], "categorical"))
+
+        f_swaps = lax.map(f_swap, (rows, cols), batch_size=num_classes)
+        f_all = jnp.concatenate([f(z)[None], f_swaps])
         fmat = f_all[index]  # F[m, j]
         delta = fmat - jnp.mean(fmat, axis=0, keepdims=True)
         g = jnp.einsum("...j,cj->...c", 1.0 / num_classes - pi, delta)
