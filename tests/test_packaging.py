@@ -25,6 +25,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# One xdist worker for the whole module (with `--dist loadgroup`, as `make test` runs), so the
+# sdist and wheel are built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 #: What the copy of the checkout leaves out: environments, build outputs, caches.
 _IGNORE = shutil.ignore_patterns(
     ".git",
