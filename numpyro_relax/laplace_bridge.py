@@ -65,7 +65,7 @@ from numpyro_relax.distributions.simplex import (
     LogisticNormal,
     LogisticNormalSoftmax,
 )
-from numpyro_relax.distributions.util import as_float_array
+from numpyro_relax.distributions.util import all_concrete, as_float_array
 
 __all__ = [
     "dirichlet_logit_variance",
@@ -81,6 +81,13 @@ def _check_categories(name: str, arg: str, x: jax.Array) -> int:
     return x.shape[-1]
 
 
+def _check_positive(name: str, arg: str, x: jax.Array) -> None:
+    """Reject a concrete ``x`` that is not positive and finite everywhere (it would give NaN or
+    inf); traced values (under ``jit``) are not checked."""
+    if all_concrete((x > 0) & jnp.isfinite(x)) is False:
+        raise ValueError(f"{name}: `{arg}` must be positive and finite, got {x}.")
+
+
 def dirichlet_to_gaussian(concentration: ArrayLike) -> tuple[jax.Array, jax.Array]:
     r"""Laplace approximation of :math:`\mathrm{Dir}(\alpha)` in the softmax basis.
 
@@ -92,6 +99,7 @@ def dirichlet_to_gaussian(concentration: ArrayLike) -> tuple[jax.Array, jax.Arra
     """
     alpha = as_float_array("concentration", concentration)
     k = _check_categories("dirichlet_to_gaussian", "concentration", alpha)
+    _check_positive("dirichlet_to_gaussian", "concentration", alpha)
     log_alpha = jnp.log(alpha)
     loc = log_alpha - jnp.mean(log_alpha, axis=-1, keepdims=True)
     inv = 1.0 / alpha
@@ -112,6 +120,7 @@ def dirichlet_logit_variance(concentration: ArrayLike) -> tuple[jax.Array, jax.A
     """
     alpha = as_float_array("concentration", concentration)
     k = _check_categories("dirichlet_logit_variance", "concentration", alpha)
+    _check_positive("dirichlet_logit_variance", "concentration", alpha)
     log_alpha = jnp.log(alpha)
     loc = log_alpha - jnp.mean(log_alpha, axis=-1, keepdims=True)
     inv = 1.0 / alpha
@@ -142,6 +151,7 @@ def gaussian_to_dirichlet(loc: ArrayLike, variance: ArrayLike) -> jax.Array:
             f"{name}: `variance` looks like a covariance matrix {var.shape}; pass its diagonal "
             "(the per-logit variances)."
         )
+    _check_positive(name, "variance", var)
     mu, var = jnp.broadcast_arrays(mu, var)
     log_term = mu + logsumexp(-mu, axis=-1, keepdims=True) - 2.0 * math.log(k)
     log_numerator = jnp.logaddexp(math.log1p(-2.0 / k) if k > 2 else -jnp.inf, log_term)
@@ -195,6 +205,7 @@ def laplace_bridge(d: Distribution, diagonal: bool = False) -> Distribution:
     if isinstance(d, Dirichlet):
         alpha = d.concentration
         _check_categories("laplace_bridge", "concentration", alpha)
+        _check_positive("laplace_bridge", "concentration", alpha)
         if diagonal:
             loc, var = dirichlet_logit_variance(alpha)
             return LogisticNormalSoftmax(loc, jnp.sqrt(var))

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import pytest
 from jax import random
 from numpyro.distributions import Dirichlet, MultivariateNormal, Normal
@@ -14,6 +15,7 @@ from numpyro_relax.distributions.simplex import (
     LogisticNormalSoftmax,
 )
 from numpyro_relax.laplace_bridge import (
+    dirichlet_logit_variance,
     dirichlet_to_gaussian,
     gaussian_to_dirichlet,
     laplace_bridge,
@@ -219,3 +221,31 @@ def test_logit_variance_is_the_covariance_diagonal():
     # the paper's hand example alpha = (1, 2, 4): diagonal of [[19,-11,-8],[-11,13,-2],[-8,-2,10]]/36
     _, var3 = dirichlet_logit_variance(jnp.array([1.0, 2.0, 4.0]))
     np.testing.assert_allclose(var3, jnp.array([19.0, 13.0, 10.0]) / 36, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, np.inf, np.nan])
+def test_non_positive_parameters_are_value_errors_naming_the_argument(bad):
+    """A concentration or a variance that is not positive and finite raises (it would give
+    NaN or inf); traced values are not checked (the bridge stays jit-able)."""
+    alpha = jnp.array([1.0, bad, 2.0])
+    with pytest.raises(ValueError, match="`concentration`"):
+        dirichlet_to_gaussian(alpha)
+    with pytest.raises(ValueError, match="`concentration`"):
+        dirichlet_logit_variance(alpha)
+    with pytest.raises(ValueError, match="`variance`"):
+        gaussian_to_dirichlet(jnp.zeros(3), alpha)
+    with numpyro.validation_enabled(False):
+        with pytest.raises(ValueError, match="`concentration`"):
+            laplace_bridge(Dirichlet(alpha))
+        with pytest.raises(ValueError, match="`concentration`"):
+            laplace_bridge(Dirichlet(alpha), diagonal=True)
+        # a Gaussian's variance is its scale squared (a negative scale gives a valid one): a
+        # zero, infinite or NaN scale gives a variance that is not positive and finite
+        gaussians = [Normal(jnp.zeros(3), alpha), LogisticNormalSoftmax(jnp.zeros(3), alpha)]
+        for d in gaussians if not bad < 0 else []:
+            with pytest.raises(ValueError, match="`variance`"):
+                laplace_bridge(d)
+    # under jit the values are unknown: no error, the arithmetic runs on
+    loc, _ = jax.jit(dirichlet_to_gaussian)(alpha)
+    assert loc.shape == (3,)
+    assert jax.jit(gaussian_to_dirichlet)(jnp.zeros(3), alpha).shape == (3,)
