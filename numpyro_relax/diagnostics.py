@@ -142,16 +142,20 @@ def _trace_fit(
 
 
 def _pointwise_log_likelihood(
-    model: Callable, params: dict, draws: dict, key: jax.Array, args: tuple, kwargs: dict
+    model: Callable,
+    params: dict,
+    draws: dict,
+    keys: jax.Array,
+    args: tuple,
+    kwargs: dict,
 ) -> dict:
     """``log p(y_i | z_s)`` at every observed site for every draw ``z_s``.
 
     As ``numpyro.infer.util.log_likelihood`` (one draw at a time, with ``lax.map``), but the
     model is seeded with its own key per draw: a model that calls ``numpyro.prng_key()``
-    (flax dropout, e.g. NumPyro's ProdLDA) needs one.
+    (flax dropout, e.g. NumPyro's ProdLDA) needs one. ``keys`` sets the number of draws, so a
+    model without latent sites (``draws`` empty) gets one row per key too.
     """
-    num_draws = int(jnp.shape(next(iter(draws.values())))[0]) if draws else 1
-    keys = jax.random.split(key, num_draws)
 
     def one(key_and_draw: tuple) -> dict:
         k, draw = key_and_draw
@@ -251,11 +255,13 @@ def svi_to_arviz(
         _Uncondition(model) if posterior_predictive else model,
         posterior_samples=guide_draws,
         params=params,
+        num_samples=num_samples,  # needed when the model has no latent sites
         return_sites=latent + deterministic + replicated,
     )(k_pred, *args, **kwargs)
     # Latent values as the model sees them (sites the guide does not cover come from the prior).
     latent_draws = {n: predictive[n] for n in latent}
-    loglik = _pointwise_log_likelihood(model, params, latent_draws, k_loglik, args, kwargs)
+    keys = jax.random.split(k_loglik, num_samples)
+    loglik = _pointwise_log_likelihood(model, params, latent_draws, keys, args, kwargs)
 
     def chains(x: Any) -> np.ndarray:
         x = np.asarray(x)

@@ -192,6 +192,27 @@ def test_arviz_seeds_models_that_call_prng_key(data):
     assert idata["posterior_predictive"]["obs"].shape == (1, n, N_OBS)
 
 
+def test_arviz_model_without_latent_sites(data):
+    """Only parameters (e.g. a network fitted by SVI with an empty guide): every group still
+    has num_samples draws."""
+
+    def param_model(y):
+        mu = numpyro.param("mu", jnp.asarray(0.0))
+        with numpyro.plate("n", y.shape[0]):
+            numpyro.sample("obs", dist.Normal(mu, 1.0), obs=y)
+
+    params = {"mu": jnp.asarray(1.5)}
+    idata = svi_to_arviz(
+        param_model, lambda y: None, params, data, key=jax.random.key(17), num_samples=30
+    )
+    assert "posterior" not in _groups(idata)
+    expected = -0.5 * (np.asarray(data) - 1.5) ** 2 - 0.5 * np.log(2 * np.pi)
+    loglik = idata["log_likelihood"]["obs"].values
+    assert loglik.shape == (1, 30, N_OBS)
+    np.testing.assert_allclose(loglik, np.broadcast_to(expected, loglik.shape), rtol=1e-5)
+    assert idata["posterior_predictive"]["obs"].shape == (1, 30, N_OBS)
+
+
 def subsampled_model(y):
     mu = numpyro.sample("mu", dist.Normal(0.0, PRIOR_SCALE))
     with numpyro.plate("n", y.shape[0], subsample_size=5) as idx:
