@@ -44,7 +44,6 @@ give finite values and gradients.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -59,103 +58,36 @@ from numpyro_relax.distributions.bernoulli import bernoulli_log_pmf
 __all__ = [
     "arm",
     "arsm",
+    "decoupled_st",
     "disarm",
     "gumbel_softmax",
     "rebar",
     "relax",
     "relax_variance_grad",
     "reinforce",
+    "loo",
+    "st",
+    "st_gumbel",
     "straight_through",
+    "vargrad",
 ]
 
-Family = Literal["bernoulli", "categorical"]
-_FAMILIES = ("bernoulli", "categorical")
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-
-
-def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _check_family(name: str, family: Any, allowed: tuple[str, ...] = _FAMILIES) -> str:
-    if family not in allowed:
-        raise ValueError(f"{name}: `family` must be one of {allowed}, got {family!r}.")
-    return family
-
-
-def _check_num_samples(name: str, num_samples: Any, minimum: int = 1, why: str = "") -> int:
-    try:
-        n = operator.index(num_samples)
-    except TypeError:
-        raise ValueError(
-            f"{name}: `num_samples` must be an integer, got {num_samples!r}."
-        ) from None
-    if n < minimum:
-        raise ValueError(f"{name}: `num_samples` must be >= {minimum}{why}, got {n}.")
-    return n
-
-
-def _check_logits(name: str, logits: Any, family: str) -> jax.Array:
-    try:
-        arr = jnp.asarray(logits)
-    except TypeError:
-        raise ValueError(f"{name}: `logits` must be an array of numbers, got {logits!r}.") from None
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(jnp.result_type(float))
-    if family == "categorical" and (arr.ndim < 1 or arr.shape[-1] < 2):
-        raise ValueError(
-            f"{name}: `logits` must have shape (..., K) with K >= 2 categories for "
-            f"family='categorical', got shape {arr.shape}."
-        )
-    if _is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
-        raise ValueError(f"{name}: `logits` must be finite.")
-    return arr
-
-
-def _check_positive(name: str, arg: str, value: Any) -> Any:
-    if _is_concrete(value):
-        arr = np.asarray(value, dtype=float)
-        if not np.all(arr > 0):
-            raise ValueError(f"{name}: `{arg}` must be positive, got {value!r}.")
-    return value
-
-
-def _check_f(name: str, f: Any, logits: jax.Array) -> None:
-    if not callable(f):
-        raise ValueError(f"{name}: `f` must be callable, got {f!r}.")
-    out = jax.eval_shape(f, jax.ShapeDtypeStruct(logits.shape, logits.dtype))
-    if not hasattr(out, "shape") or out.shape != ():
-        shape = getattr(out, "shape", type(out).__name__)
-        raise ValueError(
-            f"{name}: `f` must map one sample of shape {logits.shape} to a scalar, "
-            f"got output shape {shape}."
-        )
-
-
-def _prepare(
-    name: str, f: Any, logits: Any, family: Any, num_samples: Any, minimum: int = 1, why: str = ""
-) -> tuple[jax.Array, int]:
-    family = _check_family(name, family)
-    n = _check_num_samples(name, num_samples, minimum, why)
-    arr = _check_logits(name, logits, family)
-    _check_f(name, f, arr)
-    return arr, n
-
+from numpyro_relax.infer.checks import (  # noqa: E402 - the argument checks live with the core
+    Family,
+    _check_family,
+    _check_positive,
+    _prepare,
+)
+from numpyro_relax.infer.core import (  # noqa: E402 - the one estimator core
+    antithetic_bernoulli,
+    disarm_weight,
+    loo_advantage,
+)
+from numpyro_relax.infer.core import uniform as _uniform  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # sampling helpers (logit space)
 # --------------------------------------------------------------------------------------------
-
-
-def _uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """U(0, 1) clamped to ``(tiny, 1 - eps)`` so that ``log u`` and ``log(1 - u)`` are finite."""
-    info = jnp.finfo(dtype)
-    u = jax.random.uniform(key, shape, dtype)
-    return jnp.clip(u, info.tiny, 1.0 - info.eps)
 
 
 def _perturb(logits: jax.Array, u: jax.Array, family: str) -> jax.Array:
@@ -290,7 +222,7 @@ def reinforce(
 
     fs, scores = jax.vmap(one)(_noise(key, n, theta))
     if loo:
-        coef = fs - (jnp.sum(fs) - fs) / (n - 1)
+        coef = loo_advantage(fs)
     else:
         coef = fs
     grad = jnp.mean(_bcast(coef, scores) * scores, axis=0)
@@ -314,9 +246,7 @@ def _antithetic_pairs(
     theta, n = _prepare(name, f, logits, family, num_samples)
 
     def one(u: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
-        logistic = jnp.log(u) - jnp.log1p(-u)
-        b = (logistic < theta).astype(theta.dtype)  # 1[u < sigmoid(theta)]
-        b_anti = (-logistic < theta).astype(theta.dtype)  # 1[1 - u < sigmoid(theta)]
+        b, b_anti = antithetic_bernoulli(jnp.log(u) - jnp.log1p(-u), theta)
         return u, b, b_anti, f(b), f(b_anti)
 
     return (theta, *jax.vmap(one)(_noise(key, n, theta)))
@@ -400,9 +330,8 @@ def disarm(
     theta, _, b, b_anti, fb, fb_anti = _antithetic_pairs(
         "disarm", f, logits, key, family, num_samples
     )
-    sign = 1.0 - 2.0 * b_anti  # (-1)^{b~}
-    weight = sign * (b != b_anti) * jax.nn.sigmoid(jnp.abs(theta))
-    grad = jnp.mean(_bcast(0.5 * (fb - fb_anti), weight) * weight, axis=0)
+    weight = disarm_weight(theta, b, b_anti)
+    grad = jnp.mean(_bcast(fb - fb_anti, weight) * weight, axis=0)
     return jnp.mean(0.5 * (fb + fb_anti)), grad
 
 
@@ -874,3 +803,13 @@ def straight_through(
     return _pathwise(
         "straight_through", f, logits, key, family, num_samples, temperature, hard_forward=True
     )
+
+
+# the estimators of the core registry, one function each (numpyro_relax.infer.functional)
+from numpyro_relax.infer.functional import (  # noqa: E402
+    decoupled_st,
+    loo,
+    st,
+    st_gumbel,
+    vargrad,
+)

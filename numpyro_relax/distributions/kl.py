@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from numpyro.distributions.discrete import CategoricalLogits, CategoricalProbs
 from numpyro.distributions.kl import kl_divergence
 
 from numpyro_relax.distributions.categorical import (
@@ -24,7 +25,28 @@ def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
     r""":math:`\sum_k p_k (\log p_k - \log q_k)` from logits, over the last axis."""
     logp = jax.nn.log_softmax(logits_p, axis=-1)
     logq = jax.nn.log_softmax(logits_q, axis=-1)
-    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+    # a category without mass under p (a -inf logit, a masked category) adds 0, whatever q
+    # gives it: the where keeps -inf - -inf and 0 * -inf out of the value and the gradient
+    log_ratio = jnp.where(jnp.isneginf(logp), 0.0, logp - logq)
+    return jnp.sum(jnp.exp(logp) * log_ratio, axis=-1)
+
+
+def _register_categorical_pairs() -> None:
+    """NumPyro registers ``(CategoricalProbs, CategoricalProbs)`` only; the pairs with logits
+    (the form a guide usually has) are the same KL."""
+    pairs = [
+        (CategoricalLogits, CategoricalLogits),
+        (CategoricalLogits, CategoricalProbs),
+        (CategoricalProbs, CategoricalLogits),
+    ]
+    for p_cls, q_cls in pairs:
+
+        @kl_divergence.register(p_cls, q_cls)
+        def _kl(p, q):
+            return categorical_kl(p.logits, q.logits)
+
+
+_register_categorical_pairs()
 
 
 @kl_divergence.register(OneHotCategorical, OneHotCategorical)

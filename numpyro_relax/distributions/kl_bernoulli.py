@@ -3,7 +3,7 @@
 Imported by :mod:`numpyro_relax.distributions` for its side effect. The straight-through classes
 count as the Bernoulli law their forward value follows (their ``log_prob`` is its pmf), so their
 KL to NumPyro's ``Bernoulli`` (``BernoulliProbs``/``BernoulliLogits``) and to each other is the
-Bernoulli KL. ``GaussianRelaxedBernoulli`` pairs have a closed form (atoms plus a truncated-Normal
+Bernoulli KL, which is also registered between NumPyro's ``Bernoulli`` classes themselves. ``GaussianRelaxedBernoulli`` pairs have a closed form (atoms plus a truncated-Normal
 interior), and a KL between logit-normals is the KL between their Normals (it is invariant under
 the sigmoid bijection).
 """
@@ -41,7 +41,8 @@ _BERNOULLI = (BernoulliProbs, BernoulliLogits, *_BINARY)
 
 
 def _register_bernoulli_pairs() -> None:
-    for p_cls in _BINARY:
+    # every pair of the Bernoulli law's classes, NumPyro's own included (NumPyro registers none)
+    for p_cls in _BERNOULLI:
         for q_cls in _BERNOULLI:
 
             @kl_divergence.register(p_cls, q_cls)

@@ -9,6 +9,7 @@ from numpyro.distributions.kl import kl_divergence
 from numpyro.infer import TraceMeanField_ELBO
 
 from numpyro_relax._tracing import guide_and_replayed_model
+from numpyro_relax.infer.util import check_latent_site
 
 __all__ = ["StraightThrough_ELBO"]
 
@@ -35,6 +36,9 @@ def _check_straight_through_guide(
     guide_trace, model_trace = guide_and_replayed_model(
         model, guide, param_map, rng_key, args, kwargs
     )
+    for program, tr in (("model", model_trace), ("guide", guide_trace)):
+        for name, site in tr.items():
+            check_latent_site("StraightThrough_ELBO", program, name, site)
     for name in _discrete_latents(model_trace):
         site = guide_trace.get(name)
         if site is None or site["type"] != "sample":
