@@ -37,6 +37,7 @@ def test_mixture_example(relaxation, tmp_path, capsys):
             "200",
             "--out-dir",
             str(tmp_path),
+            "--no-progress",
         ]
         + ([] if plots else ["--no-plots"])
     )
@@ -59,7 +60,26 @@ def test_mixture_example(relaxation, tmp_path, capsys):
         assert all(Path(p).stat().st_size > 2000 for p in out["pngs"])
     else:
         assert out["pngs"] == []
-    assert "elpd_loo" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "elpd_loo" in printed
+    # the printed explanation of the flagged LOO k-hats holds on this run: (nearly) every flagged
+    # point drew an assignment away from its most likely component, and marginalising the
+    # assignment removes most flags (all of them with the default settings)
+    why = out["loo_khat_explained"]
+    assert f"Why {why['flagged']} of 120 PSIS-LOO k-hats" in printed
+    assert why["flagged"] > 0 and why["khat_marginal"].shape == (120,)
+    assert why["flagged_off_mode"] >= 0.8 * why["flagged"]
+    assert why["flagged_marginal"] < 0.25 * why["flagged"]
+
+
+def test_mixture_help_shows_defaults(assert_help_shows_defaults):
+    assert_help_shows_defaults(
+        load_example().parse_args,
+        "(default: st-gumbel-softmax)",
+        "(default: 300)",
+        "(default: -3,0,3)",
+        "(default: outputs/mixture)",
+    )
 
 
 def test_mixture_rejects_bad_arguments():
