@@ -114,7 +114,11 @@ class _OneHotLogits(Distribution):
         return jax.nn.softmax(self.logits, axis=-1)
 
     def _discrete_log_pmf(self, value: ArrayLike, logits: ArrayLike) -> jax.Array:
-        return jnp.sum(value * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+        value = jnp.asarray(value)
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        # a masked category (-inf logit) that the value does not take adds 0, not 0 * -inf
+        logp = jnp.where((value == 0) & jnp.isneginf(logp), 0.0, logp)
+        return jnp.sum(value * logp, axis=-1)
 
 
 class OneHotCategorical(_OneHotLogits):
@@ -171,7 +175,8 @@ class OneHotCategorical(_OneHotLogits):
 
     def entropy(self) -> jax.Array:
         logp = jax.nn.log_softmax(self.logits, axis=-1)
-        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+        # 0 log 0 = 0 for masked categories (-inf logits), with a zero gradient there
+        return -jnp.sum(jnp.exp(logp) * jnp.where(jnp.isneginf(logp), 0.0, logp), axis=-1)
 
 
 class ExpRelaxedOneHotCategorical(_OneHotLogits):
@@ -502,6 +507,12 @@ class GeneralizedGumbelSoftmax(_OneHotLogits):
         :math:`\{0, \dots, n\}` with :math:`n` the smallest integer whose CDF reaches
         :math:`1-\eta` for every batch element, and the pmf is renormalised on it (Joo et al.,
         section 3.2). Runs eagerly: the truncation point fixes the event size.
+
+        Support points of probability 0 (a ``-inf`` log-probability) in every batch element are
+        left out of ``values``. A point of probability 0 in some batch elements only keeps a
+        ``-inf`` logit there (the category is masked: never sampled, weight 0 in the relaxed
+        sample); ``validate_args`` rejects ``-inf`` logits, so with validation on that is a
+        ``ValueError`` asking for ``validate_args=False``.
         """
         if not dist.support.is_discrete:
             raise ValueError(f"from_discrete: `dist` must be discrete, got {type(dist).__name__}.")
@@ -537,7 +548,31 @@ class GeneralizedGumbelSoftmax(_OneHotLogits):
                 n = min(2 * n, max_support)
         logits = jnp.moveaxis(dist.log_prob(support), 0, -1)
         values = jnp.moveaxis(support, 0, -1).astype(logits.dtype)
+        if is_concrete(logits):
+            logits, values = cls._drop_impossible(logits, values, validate_args)
         return cls(values, temperature, logits=logits, hard=hard, validate_args=validate_args)
+
+    @classmethod
+    def _drop_impossible(
+        cls, logits: jax.Array, values: jax.Array, validate_args: bool | None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Leave out the support points of probability 0 in every batch element; refuse, under
+        validation, the ``-inf`` logits of points of probability 0 in some batch elements."""
+        zero = np.isneginf(np.asarray(logits))
+        keep = ~np.all(zero.reshape(-1, zero.shape[-1]), axis=0)
+        if not keep.any():
+            raise ValueError("from_discrete: every support point of `dist` has probability 0.")
+        logits, values, zero = logits[..., keep], values[..., keep], zero[..., keep]
+        validate = cls._validate_args if validate_args is None else validate_args
+        if validate and zero.any():
+            points = np.unique(np.broadcast_to(np.asarray(values), zero.shape)[zero])
+            raise ValueError(
+                f"from_discrete: `dist` gives probability 0 (a -inf logit) to the support points "
+                f"{points.tolist()} in some batch elements but not in others, and validation "
+                "rejects -inf logits: pass validate_args=False (or disable validation) to relax "
+                "it with those points masked."
+            )
+        return logits, values
 
 
 @vmap_over.register

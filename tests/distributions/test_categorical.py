@@ -12,7 +12,7 @@ from jax import random
 from numpyro.distributions.kl import kl_divergence
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.util import log_density
-from scipy import stats
+from scipy import special, stats
 
 import numpyro_relax as nr
 
@@ -460,3 +460,96 @@ def test_autoguide_on_relaxed_latent(cls):
     assert z.shape == (200, 3)
     assert bool(jnp.all(cls(0.7, logits=jnp.zeros(3)).support(z)))
     assert np.isfinite(result.losses).all()
+
+
+# --- masked categories (-inf logits) -----------------------------------------------------------
+MASK = jnp.array([[False, True, False, True], [True, False, False, False]])
+FREE = jnp.array([[0.5, 0.0, 1.0, 0.0], [0.0, 0.3, -0.2, 2.0]])
+MASKED = jnp.where(MASK, -jnp.inf, FREE)
+
+
+def _masked(logits):
+    return {
+        "one_hot": nr.OneHotCategorical(logits=logits),
+        "straight_through": nr.RelaxedOneHotCategoricalStraightThrough(0.5, logits=logits),
+        "decoupled": nr.DecoupledStraightThroughGumbelSoftmax(1.0, 0.5, logits=logits),
+    }
+
+
+def _masked_reference_kl(p_logits, q_logits):
+    """KL by scipy's ``rel_entr`` (0 where p is 0), in float64."""
+    p = np.asarray(jax.nn.softmax(p_logits), np.float64)
+    q = np.asarray(jax.nn.softmax(q_logits), np.float64)
+    return np.sum(special.rel_entr(p, q), -1)
+
+
+@pytest.mark.parametrize("name", ["one_hot", "straight_through", "decoupled"])
+def test_masked_categories_are_finite_like_numpyro_categorical(name):
+    """-inf logits mask categories (validation off): log_prob, samples, moments and the KLs are
+    those of NumPyro's CategoricalLogits with the same logits, finite where it is, and the
+    gradients w.r.t. the unmasked logits are finite."""
+    with numpyro.validation_enabled(False):
+        d = _masked(MASKED)[name]
+        ref = dist.CategoricalLogits(MASKED)
+        eye = jnp.eye(4)[:, None, :]  # every one-hot value, against both batch rows
+        np.testing.assert_allclose(d.log_prob(eye), ref.log_prob(jnp.arange(4)[:, None]), rtol=1e-6)
+        assert np.all(np.isfinite(np.asarray(d.log_prob(eye)))[~np.asarray(MASK).T])
+        np.testing.assert_allclose(d.mean, ref.probs, rtol=1e-6)
+        np.testing.assert_allclose(d.variance, ref.probs * (1 - ref.probs), rtol=1e-6)
+        x = d.sample(random.PRNGKey(0), (2000,))
+        assert np.all(np.asarray(x)[:, MASK] == 0) and np.all(np.asarray(x.sum(-1)) == 1)
+        prior = nr.OneHotCategorical(logits=jnp.where(MASK, -jnp.inf, 0.0))
+        np.testing.assert_allclose(
+            kl_divergence(d, prior), _masked_reference_kl(MASKED, prior.logits), rtol=1e-5
+        )
+        uniform = nr.OneHotCategorical(logits=jnp.zeros((2, 4)))
+        np.testing.assert_allclose(
+            kl_divergence(d, uniform), _masked_reference_kl(MASKED, uniform.logits), rtol=1e-5
+        )
+        if name == "one_hot":
+            entropy = np.sum(special.entr(np.asarray(ref.probs, np.float64)), -1)
+            np.testing.assert_allclose(d.entropy(), entropy, rtol=1e-5)
+
+        def loss(free):
+            q = _masked(jnp.where(MASK, -jnp.inf, free))[name]
+            z = q.sample(random.PRNGKey(1), (64,))
+            w = jnp.arange(4.0)
+            out = jnp.sum(z * w) + jnp.sum(q.log_prob(z)) + jnp.sum(kl_divergence(q, prior))
+            if name == "one_hot":
+                out = out + jnp.sum(q.entropy())
+            return out + jnp.sum(q.mean * w) + jnp.sum(q.variance)
+
+        grad = jax.grad(loss)(FREE)
+        assert np.all(np.isfinite(np.asarray(grad)))
+        assert np.all(np.asarray(grad)[MASK] == 0)
+
+
+def test_generalized_from_discrete_with_zero_probability_support_points():
+    """Support points of probability 0 in every batch element are dropped (validation on or
+    off); one that has probability 0 in some batch elements only is kept with a -inf logit,
+    which validation refuses with a clear error and which works without it."""
+    law = dist.Categorical(probs=jnp.array([0.5, 0.0, 0.3, 0.2]))
+    g = nr.GeneralizedGumbelSoftmax.from_discrete(law, 0.5, hard=True)
+    np.testing.assert_array_equal(g.values, [0.0, 2.0, 3.0])
+    np.testing.assert_allclose(jnp.exp(g.log_prob(g.values)), [0.5, 0.3, 0.2], rtol=1e-6)
+    assert g.log_prob(1.0) == -jnp.inf
+    z = g.sample(random.PRNGKey(3), (1000,))
+    assert set(np.unique(np.asarray(z))) <= {0.0, 2.0, 3.0}
+    np.testing.assert_allclose(g.mean, 0.5 * 0 + 0.3 * 2 + 0.2 * 3, rtol=1e-6)
+
+    probs = jnp.array([[0.4, 0.1, 0.5], [0.0, 0.3, 0.7]])
+    batched = dist.Categorical(probs=probs)
+    with pytest.raises(ValueError, match="probability 0.*validate_args=False"):
+        nr.GeneralizedGumbelSoftmax.from_discrete(batched, 0.5, validate_args=True)
+    with numpyro.validation_enabled(False):
+        g = nr.GeneralizedGumbelSoftmax.from_discrete(batched, 0.5, hard=True)
+        np.testing.assert_allclose(
+            g.log_prob(jnp.arange(3.0)[:, None]), jnp.log(probs.T), rtol=1e-6
+        )
+        z = np.asarray(g.sample(random.PRNGKey(4), (1000,)))
+        assert np.all(z[:, 1] != 0.0) and np.all(np.isfinite(z))
+        np.testing.assert_allclose(g.mean, [1.1, 1.7], rtol=1e-6)
+        np.testing.assert_allclose(g.variance, [0.89, 0.21], rtol=1e-5)
+        uniform = nr.GeneralizedGumbelSoftmax(g.values, 0.5, logits=jnp.zeros(3))
+        kl = np.sum(special.rel_entr(np.asarray(probs, np.float64), 1 / 3), -1)
+        np.testing.assert_allclose(kl_divergence(g, uniform), kl, rtol=1e-5)
