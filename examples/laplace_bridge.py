@@ -17,11 +17,22 @@
     predictive pass over the test set (median of repeats). A reliability diagram is saved as
     ``reliability.png`` and the table as ``table.md``.
 
-    What to expect: the bridge is an order of magnitude cheaper than Monte Carlo and as accurate,
-    but its Dirichlet mean is not E[softmax(f)]. With equal logit variances it does not depend
-    on them at all (every alpha_k scales as 1/sigma^2), and the 1 - 2/K term pulls it towards
-    uniform, so its NLL is worse than Monte Carlo's (about 0.28 against 0.14 with the defaults).
-    That is the closed form of the paper, not a bug.
+    The second table asks what the bridge's Dirichlet adds to its mean: each uncertainty
+    score (one minus a method's confidence, or the bridge's precision
+    :math:`\\alpha_0 = \\sum_k \\alpha_k`) ranks the method's own errors, and pixel-permuted test
+    images (the same pixel statistics, no digit), against the correct and the real test images
+    (AUROC; 0.5 is chance).
+
+    What to expect (defaults, CPU): the bridge is two orders of magnitude cheaper than Monte
+    Carlo, but its Dirichlet mean is not E[softmax(f)]: it is the plug-in softmax reweighted by
+    :math:`1/\\sigma_k^2` (every :math:`\\alpha_k` scales as :math:`1/\\sigma_k^2`), so it does not
+    move when all logit variances grow. Here its calibration and NLL are the plug-in mean's (ECE
+    0.031 against 0.029, NLL 0.28 against 0.27), and only Monte-Carlo averaging lowers the NLL
+    (0.14). That is the closed form of the paper, not a bug. What the bridge buys is the
+    Dirichlet in closed form at a hundredth of Monte Carlo's cost (the logit variances are the
+    cost; the plug-in mean has none): its precision tells pixel-permuted digits from real ones
+    (AUROC 0.92; Monte-Carlo confidence 0.93, plug-in confidence 0.90), though for the model's
+    own errors it is a weaker score than any confidence (0.69 against 0.87-0.93).
 
 Usage::
 
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 import time
 
 import numpy as np
@@ -44,7 +56,8 @@ METHODS = ("laplace bridge", "monte carlo", "plug-in mean")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Laplace bridge: Dirichlet <-> logistic-normal on the simplex, and closed-form "
-        "predictives for a Bayesian logistic regression on digits."
+        "predictives for a Bayesian logistic regression on digits.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--steps", type=int, default=2000, help="SVI steps")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
@@ -54,9 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--grid", type=int, default=150, help="triangle resolution of the plots")
     parser.add_argument("--timing-repeats", type=int, default=7, help="repeats for the timings")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    parser.add_argument("--out-dir", default="outputs/laplace_bridge")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (split, fit, samples)")
+    parser.add_argument(
+        "--device", choices=["cpu", "gpu"], default="cpu", help="JAX platform to run on"
+    )
+    parser.add_argument(
+        "--out-dir", default="outputs/laplace_bridge", help="where the PNGs and table.md go"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no SVI progress bar")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.mc_samples < 1 or args.timing_repeats < 1 or args.grid < 10:
         parser.error("--steps, --mc-samples, --timing-repeats must be >= 1 and --grid >= 10")
@@ -217,9 +235,11 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
     import jax.numpy as jnp
     from jax import random
+    from jax.scipy.special import logsumexp
     from numpyro import distributions as dist
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.infer.autoguide import AutoMultivariateNormal
+    from sklearn.metrics import roc_auc_score
 
     from numpyro_relax.laplace_bridge import gaussian_to_dirichlet
 
@@ -256,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.steps,
             jnp.asarray(x_tr),
             jnp.asarray(y_tr),
-            progress_bar=False,
+            progress_bar=not args.no_progress,
         )
         fit_s = time.perf_counter() - t0
         posterior = guide.get_posterior(result.params)  # MultivariateNormal over theta
@@ -284,6 +304,12 @@ def main(argv: list[str] | None = None) -> dict:
         mean, var = logit_moments(loc, tril, xt)
         alpha = gaussian_to_dirichlet(mean, var)
         return jax.nn.softmax(jnp.log(alpha), axis=-1)  # the Dirichlet mean alpha / sum(alpha)
+
+    @jax.jit
+    def bridge_log_precision(loc, tril, xt):
+        """log alpha_0 = log sum_k alpha_k: large for inputs the posterior is sure about."""
+        mean, var = logit_moments(loc, tril, xt)
+        return logsumexp(jnp.log(gaussian_to_dirichlet(mean, var)), axis=-1)
 
     @jax.jit
     def mc_predictive(loc, tril, xt, key):
@@ -339,8 +365,85 @@ def main(argv: list[str] | None = None) -> dict:
         f"\ndigits test set: {len(y_te)} images; Monte Carlo: {args.mc_samples} weight samples; "
         f"time: one jit-compiled pass, median of {args.timing_repeats}, device {args.device}."
     )
-    table = "\n".join(lines) + "\n" + note + "\n"
+
+    # What the bridge's Dirichlet adds to its mean: an uncertainty score in closed form, its
+    # precision alpha_0. Each score ranks the method's own errors, and pixel-permuted test images
+    # (same pixel statistics, no digit), against the correct / real test images (AUROC, 0.5 is
+    # chance, 1 a perfect ranking).
+    rng = np.random.default_rng(args.seed)
+    x_ood = np.stack([row[rng.permutation(row.size)] for row in x_te])
+    x_ood_tilde = jnp.concatenate([jnp.asarray(x_ood), jnp.ones((x_ood.shape[0], 1))], axis=1)
+    ood_probs = {
+        "laplace bridge": bridge_predictive(loc, tril, x_ood_tilde),
+        "monte carlo": mc_predictive(loc, tril, x_ood_tilde, key),
+        "plug-in mean": plugin_predictive(loc, tril, x_ood_tilde),
+    }
+    log_precision = np.asarray(bridge_log_precision(loc, tril, x_te_tilde))
+    log_precision_ood = np.asarray(bridge_log_precision(loc, tril, x_ood_tilde))
+    for name, values in (("test", log_precision), ("pixel-permuted", log_precision_ood)):
+        if not np.all(np.isfinite(values)):
+            raise FloatingPointError(f"the bridge's precision is not finite on the {name} images")
+
+    def auroc(uncertain_in, uncertain_out):
+        labels = np.r_[np.zeros(uncertain_in.size), np.ones(uncertain_out.size)]
+        return float(roc_auc_score(labels, np.r_[uncertain_in, uncertain_out]))
+
+    def error_auroc(uncertainty, p):
+        wrong = p.argmax(-1) != y_te
+        return (
+            auroc(uncertainty[~wrong], uncertainty[wrong])
+            if 0 < wrong.sum() < wrong.size
+            else float("nan")
+        )
+
+    scores = []
+    for name, label in (
+        ("plug-in mean", "plug-in confidence"),
+        ("monte carlo", "monte carlo confidence"),
+        ("laplace bridge", "bridge mean confidence"),
+    ):
+        unc, unc_ood = 1 - probs[name].max(-1), 1 - np.asarray(ood_probs[name]).max(-1)
+        scores.append(
+            {"score": label, "errors": error_auroc(unc, probs[name]), "ood": auroc(unc, unc_ood)}
+        )
+    scores.append(
+        {
+            "score": "bridge precision alpha_0",
+            "errors": error_auroc(-log_precision, probs["laplace bridge"]),
+            "ood": auroc(-log_precision, -log_precision_ood),
+        }
+    )
+    score_lines = [
+        f"| {'uncertainty score':<26} | errors (AUROC) | pixel-permuted digits (AUROC) |",
+        f"|{'-' * 28}|----------------|-------------------------------|",
+    ]
+    for r in scores:
+        score_lines.append(f"| {r['score']:<26} | {r['errors']:14.3f} | {r['ood']:29.3f} |")
+    table = "\n".join(lines) + "\n" + note + "\n\n" + "\n".join(score_lines) + "\n"
     print(table)
+    by_method = {r["method"]: r for r in rows}
+    bridge, plugin, mc = (by_method[m] for m in ("laplace bridge", "plug-in mean", "monte carlo"))
+    by_score = {r["score"]: r for r in scores}
+    print(
+        textwrap.fill(
+            "How to read this: the bridge's Dirichlet mean is the plug-in softmax reweighted by "
+            "1/sigma_k^2 (and, where the logit means are close, pulled towards weights "
+            "proportional to 1/sigma_k^2); it is unchanged when all logit variances grow, so it does "
+            "not temper a confident prediction for having large logit variances, so its "
+            f"calibration and NLL are the plug-in mean's (ECE {bridge['ece']:.3f} vs "
+            f"{plugin['ece']:.3f}, NLL {bridge['nll']:.3f} vs {plugin['nll']:.3f}), and only "
+            f"averaging over weight samples lowers the NLL (Monte Carlo: {mc['nll']:.3f}). What "
+            "the bridge buys is the Dirichlet itself, in closed form "
+            f"({bridge['time_ms']:.2f} ms against {mc['time_ms']:.0f} ms for Monte Carlo; the "
+            f"plug-in mean, {plugin['time_ms']:.2f} ms, carries no uncertainty): its "
+            "precision alpha_0 tells pixel-permuted digits from real ones with AUROC "
+            f"{by_score['bridge precision alpha_0']['ood']:.3f} (Monte-Carlo confidence "
+            f"{by_score['monte carlo confidence']['ood']:.3f}, plug-in confidence "
+            f"{by_score['plug-in confidence']['ood']:.3f}); for the model's own errors it is a "
+            f"weaker score (AUROC {by_score['bridge precision alpha_0']['errors']:.3f}).",
+            width=100,
+        )
+    )
     table_path = os.path.join(args.out_dir, "table.md")
     with open(table_path, "w") as f:
         f.write(table)
@@ -353,6 +456,7 @@ def main(argv: list[str] | None = None) -> dict:
         "table_path": table_path,
         "table": table,
         "rows": rows,
+        "scores": scores,
         "round_trip_error": round_trip,
         "fit_seconds": fit_s,
     }
