@@ -106,8 +106,9 @@ class _Planner:
         spec = get_spec(infer.pop("estimator", self.default), where)
         infer.pop("enumerate", None)
         site_options = {k: v for k, v in infer.items() if k in _all_options()}
-        options = {k: v for k, v in self.options.items() if k in spec.options}
-        options.update(resolve_options(spec, site_options, where))
+        # the ELBO's options for this estimator, then the site's (spec defaults under both)
+        defaults = {k: v for k, v in self.options.items() if k in spec.options}
+        options = resolve_options(spec, {**defaults, **site_options}, where)
         info = site_family(site["fn"])
         family = "other" if info is None else info.family
         if family not in spec.families:
