@@ -60,9 +60,12 @@ __all__ = [
     "arsm",
     "decoupled_st",
     "disarm",
+    "gst",
+    "gumbel_rao",
     "gumbel_softmax",
     "rebar",
     "relax",
+    "reinmax",
     "relax_variance_grad",
     "reinforce",
     "loo",
@@ -808,7 +811,10 @@ def straight_through(
 # the estimators of the core registry, one function each (numpyro_relax.infer.functional)
 from numpyro_relax.infer.functional import (  # noqa: E402
     decoupled_st,
+    gst,
+    gumbel_rao,
     loo,
+    reinmax,
     st,
     st_gumbel,
     vargrad,

@@ -57,6 +57,7 @@ from numpyro_relax.distributions.categorical import (
     RelaxedOneHotCategoricalStraightThrough,
 )
 from numpyro_relax.distributions.util import one_hot_argmax, straight_through
+from numpyro_relax.infer.pathwise import _gst, _gumbel_rao, _reinmax
 
 __all__ = [
     "ESTIMATORS",
@@ -258,6 +259,33 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         options={"temperature_forward": 1.0, "temperature_backward": 1.0},
         relax=_decoupled_st,
         summary="decoupled straight-through Gumbel-softmax",
+    ),
+    "reinmax": EstimatorSpec(
+        "reinmax",
+        "pathwise",
+        ("bernoulli", "onehot"),
+        unbiased=False,
+        options={"temperature": 1.0},
+        relax=_reinmax,
+        summary="ReinMax (second-order straight-through; temperature >= 1)",
+    ),
+    "gst": EstimatorSpec(
+        "gst",
+        "pathwise",
+        ("bernoulli", "onehot"),
+        unbiased=False,
+        options={"temperature": 1.0, "gap": 1.0, "adaptive": False},
+        relax=_gst,
+        summary="gapped straight-through (fixed or adaptive gap)",
+    ),
+    "gumbel-rao": EstimatorSpec(
+        "gumbel-rao",
+        "pathwise",
+        ("bernoulli", "onehot"),
+        unbiased=False,
+        options={"temperature": 1.0, "num_conditionals": 10},
+        relax=_gumbel_rao,
+        summary="Gumbel-Rao (straight-through Gumbel-softmax, Rao-Blackwellised over the noise)",
     ),
     "loo": EstimatorSpec(
         "loo",

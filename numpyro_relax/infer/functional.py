@@ -21,7 +21,7 @@ from jax.typing import ArrayLike
 from numpyro_relax.infer.checks import Family, _prepare
 from numpyro_relax.infer.core import ESTIMATORS, resolve_options
 
-__all__ = ["decoupled_st", "loo", "st", "st_gumbel", "vargrad"]
+__all__ = ["decoupled_st", "gst", "gumbel_rao", "loo", "reinmax", "st", "st_gumbel", "vargrad"]
 
 
 def _pathwise(
@@ -154,3 +154,75 @@ def vargrad(
     L. Richter, A. Boustati, N. Nüsken, F. J. R. Ruiz, Ö. D. Akyildiz (NeurIPS 2020).
     """
     return loo(f, logits, key, family=family, num_samples=num_samples)
+
+
+def reinmax(
+    f: Callable[[jax.Array], jax.Array],
+    logits: ArrayLike,
+    key: jax.Array,
+    *,
+    family: Family = "bernoulli",
+    num_samples: int = 1,
+    temperature: ArrayLike = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    r"""ReinMax (**biased**), the ``"reinmax"`` estimator: :math:`f` at an exact sample
+    :math:`D \sim \mathrm{softmax}(\theta)`, differentiated through the second-order (Heun)
+    surrogate :math:`\hat g = \big(2A(\tfrac12(\mathrm{softmax}(\theta/\tau) + D)) -
+    \tfrac12 A(\mathrm{softmax}(\theta))\big)\nabla f(D)`, :math:`A(p) = \mathrm{diag}(p) -
+    pp^\top` (:func:`numpyro_relax.infer.pathwise.reinmax_surrogate`); bits are the
+    two-category case. ``temperature`` :math:`\tau \geq 1` (a ``ValueError`` otherwise). With
+    :math:`\tau = 1` its mean equals straight-through's for every :math:`f` linear in :math:`D`.
+
+    **References:** *Bridging Discrete and Backpropagation: Straight-Through and Beyond*,
+    L. Liu, C. Dong, X. Liu, B. Yu, J. Gao (NeurIPS 2023, arXiv:2304.08612).
+    """
+    options = {"temperature": temperature}
+    return _pathwise("reinmax", "reinmax", f, logits, key, family, num_samples, options)
+
+
+def gst(
+    f: Callable[[jax.Array], jax.Array],
+    logits: ArrayLike,
+    key: jax.Array,
+    *,
+    family: Family = "bernoulli",
+    num_samples: int = 1,
+    temperature: ArrayLike = 1.0,
+    gap: ArrayLike = 1.0,
+    adaptive: bool = False,
+) -> tuple[jax.Array, jax.Array]:
+    r"""Gapped Straight-Through (**biased**), the ``"gst"`` estimator: :math:`f` at an exact
+    sample :math:`D`, differentiated through :math:`\mathrm{softmax}(\tilde\theta/\tau)`, where
+    :math:`\tilde\theta = \theta + \mathrm{sg}(\cdot)` moves the sampled logit to the maximum
+    and every other logit at least ``gap`` below it
+    (:func:`numpyro_relax.infer.pathwise.gst_surrogate`); ``adaptive=True`` uses the gap
+    :math:`-\log(1 - \pi_D)/\pi_D`. No Gumbel noise in the backward pass.
+
+    **References:** *Training Discrete Deep Generative Models via Gapped Straight-Through
+    Estimator*, T.-H. Fan, T.-C. Chi, A. I. Rudnicky, P. J. Ramadge (ICML 2022).
+    """
+    options = {"temperature": temperature, "gap": gap, "adaptive": adaptive}
+    return _pathwise("gst", "gst", f, logits, key, family, num_samples, options)
+
+
+def gumbel_rao(
+    f: Callable[[jax.Array], jax.Array],
+    logits: ArrayLike,
+    key: jax.Array,
+    *,
+    family: Family = "bernoulli",
+    num_samples: int = 1,
+    temperature: ArrayLike = 1.0,
+    num_conditionals: int = 10,
+) -> tuple[jax.Array, jax.Array]:
+    r"""Gumbel-Rao (**biased**), the ``"gumbel-rao"`` estimator: straight-through
+    Gumbel-softmax with the backward pass averaged over ``num_conditionals`` draws of the noise
+    given the sample, :math:`\frac1M\sum_m \nabla_\theta\mathrm{softmax}((\theta + G_m)/\tau)
+    ^\top\nabla f(D)`, :math:`G_m \sim G \mid D`: the mean of :func:`st_gumbel` at the same
+    temperature, with lower variance, for one evaluation of :math:`f`.
+
+    **References:** *Rao-Blackwellizing the Straight-Through Gumbel-Softmax Gradient
+    Estimator*, M. B. Paulus, C. J. Maddison, A. Krause (ICLR 2021).
+    """
+    options = {"temperature": temperature, "num_conditionals": num_conditionals}
+    return _pathwise("gumbel-rao", "gumbel_rao", f, logits, key, family, num_samples, options)
