@@ -60,9 +60,12 @@ __all__ = [
     "arsm",
     "decoupled_st",
     "disarm",
+    "disarm_categorical",
+    "double_cv",
     "gst",
     "gumbel_rao",
     "gumbel_softmax",
+    "indecater",
     "rebar",
     "relax",
     "reinmax",
@@ -314,7 +317,8 @@ def disarm(
 
     averaged over ``num_samples`` pairs. It is ARM Rao-Blackwellised over :math:`u` given
     :math:`(b, \tilde b)`, hence unbiased with variance never larger than ARM's. Only
-    ``family="bernoulli"``.
+    ``family="bernoulli"`` (for categorical variables: :func:`disarm_categorical`, the
+    stick-breaking DisARM of Dong, Mnih & Tucker, NeurIPS 2021).
 
     :param f: maps one binary sample (shape of ``logits``) to a scalar.
     :param logits: Bernoulli logits :math:`\theta`.
@@ -818,4 +822,9 @@ from numpyro_relax.infer.functional import (  # noqa: E402
     st,
     st_gumbel,
     vargrad,
+)
+from numpyro_relax.infer.unbiased import (  # noqa: E402
+    disarm_categorical,
+    double_cv,
+    indecater,
 )
