@@ -167,7 +167,6 @@ class _EstimatorValues(Messenger):
             value = jnp.where(self.flip, b_anti, b) > 0
             msg["value"] = value.astype(jnp.result_type(value, int))  # as Bernoulli.sample
 
-
     def postprocess_message(self, msg: dict) -> None:
         plan = self.plans.get(msg["name"]) if msg["type"] == "sample" else None
         if plan is not None and plan.spec.kind != "pathwise":

@@ -257,7 +257,7 @@ def test_straight_through_unbiased_for_multilinear_costs():
     [
         ("st", {}),
         ("st-gumbel", {"temperature": 0.5}),
-        ("decoupled-st", {"temperature_backward": 0.5}),
+        ("decoupled-st", {"temperature_forward": 1.0, "temperature_backward": 1.0}),
     ],
 )
 def test_pathwise_bias_is_measured(estimator, options, bits_exact):
