@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+from jax import lax, random
 from jax.typing import ArrayLike
 from numpyro.distributions.batch_util import _default_vmap_over
 
@@ -189,3 +189,17 @@ def tril_mahalanobis(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
     white = jax.scipy.linalg.solve_triangular(tril, rhs, lower=True)
     out = jnp.reshape(jnp.sum(jnp.square(white), axis=-2), own_shape + shared_shape)
     return jnp.transpose(out, np.argsort(own + shared))
+
+
+def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """``jax.random.uniform`` clamped to ``(tiny, 1 - eps)``, so that ``log u`` and
+    ``log(1 - u)`` are finite; for the same key, ``u < p`` is the draw of NumPyro's
+    ``Bernoulli(p).sample``."""
+    info = jnp.finfo(dtype)
+    return jnp.clip(random.uniform(key, shape, dtype), info.tiny, 1.0 - info.eps)
+
+
+def logit_uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    r"""Standard logistic noise :math:`\log u - \log(1 - u)` of :func:`uniform`."""
+    u = uniform(key, shape, dtype)
+    return jnp.log(u) - jnp.log1p(-u)

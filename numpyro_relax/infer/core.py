@@ -56,7 +56,9 @@ from numpyro_relax.distributions.categorical import (
     OneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
+from numpyro_relax.distributions.util import logit_uniform as logit_uniform  # the noise, once
 from numpyro_relax.distributions.util import one_hot_argmax, straight_through
+from numpyro_relax.distributions.util import uniform as uniform
 from numpyro_relax.infer.pathwise import _gst, _gumbel_rao, _reinmax
 
 __all__ = [
@@ -365,17 +367,3 @@ def discrete_entropy(fn: Distribution) -> jax.Array:
     logp = jax.nn.log_softmax(fn.logits, axis=-1)
     p = jnp.exp(logp)
     return -jnp.sum(jnp.where(p > 0, p * logp, 0.0), axis=-1)
-
-
-def uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """``jax.random.uniform`` clamped to ``(tiny, 1 - eps)``, so that ``log u`` and
-    ``log(1 - u)`` are finite; for the same key, ``u < p`` is the draw of NumPyro's
-    ``Bernoulli(p).sample``."""
-    info = jnp.finfo(dtype)
-    return jnp.clip(random.uniform(key, shape, dtype), info.tiny, 1.0 - info.eps)
-
-
-def logit_uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """Standard logistic noise :math:`\\log u - \\log(1 - u)` of :func:`uniform`."""
-    u = uniform(key, shape, dtype)
-    return jnp.log(u) - jnp.log1p(-u)

@@ -26,7 +26,7 @@ import numpy as np
 from jax import lax, random
 from jax.typing import ArrayLike
 
-from numpyro_relax.distributions.util import one_hot_argmax, straight_through
+from numpyro_relax.distributions.util import one_hot_argmax, straight_through, uniform
 from numpyro_relax.infer.checks import _check_positive, _is_concrete
 
 __all__ = ["gst_logits", "gst_surrogate", "reinmax_surrogate"]
@@ -46,11 +46,6 @@ def _sample_onehot(logits: jax.Array, key: jax.Array) -> jax.Array:
     """An exact one-hot sample of ``softmax(logits)`` (Gumbel-max), no gradient."""
     g = random.gumbel(key, logits.shape, logits.dtype)
     return one_hot_argmax(lax.stop_gradient(logits) + g)
-
-
-def _clamped_uniform(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    info = jnp.finfo(dtype)
-    return jnp.clip(random.uniform(key, shape, dtype), info.tiny, 1.0 - info.eps)
 
 
 def _check_at_least_one(name: str, arg: str, value: Any) -> None:
@@ -227,8 +222,8 @@ def _gumbel_rao(
     m = _check_num_conditionals(num_conditionals)
     key_sample, key_cond = random.split(key)
     theta = lax.stop_gradient(logits)
-    u = _clamped_uniform(key_sample, logits.shape, logits.dtype)
-    v = _clamped_uniform(key_cond, (m,) + logits.shape, logits.dtype)
+    u = uniform(key_sample, logits.shape, logits.dtype)
+    v = uniform(key_cond, (m,) + logits.shape, logits.dtype)
     if family == "bernoulli":
         hard = (theta + (jnp.log(u) - jnp.log1p(-u)) > 0).astype(logits.dtype)
         noise = _conditional(theta, v, hard, "bernoulli") - theta
