@@ -124,15 +124,15 @@ class AutoDiscrete(AutoGuide):
     discrete), a guide site of the same name, in the same plates, with its own logits
     parameter ``{name}_{prefix}_logits`` of the site's full shape:
 
-    ==========================================  =============================================
-    model site                                  guide site
-    ==========================================  =============================================
-    ``dist.Bernoulli``                          ``dist.Bernoulli(logits)``, logits of the
-                                                site's shape
-    ``dist.Categorical`` (:math:`K` categories)  ``dist.Categorical(logits)``, logits of the
-                                                site's shape :math:`+ (K,)`
-    :class:`~numpyro_relax.OneHotCategorical`   ``OneHotCategorical(logits)``
-    ==========================================  =============================================
+    ============================================  ==========================================
+    model site                                    guide site
+    ============================================  ==========================================
+    ``dist.Bernoulli``                            ``dist.Bernoulli(logits)``, logits of the
+                                                  site's shape
+    ``dist.Categorical`` (:math:`K` categories)   ``dist.Categorical(logits)``, logits of the
+                                                  site's shape :math:`+ (K,)`
+    :class:`~numpyro_relax.OneHotCategorical`     ``OneHotCategorical(logits)``
+    ============================================  ==========================================
 
     (``.expand``/``.to_event`` carry over; a subsampled plate gets logits of the plate's full
     size, of which each step uses the subsample, as in NumPyro's ``AutoNormal``). The other

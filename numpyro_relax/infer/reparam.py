@@ -37,7 +37,7 @@ from numpyro_relax.distributions import (
 )
 from numpyro_relax.distributions.util import all_concrete, one_hot_argmax, straight_through
 
-__all__ = ["GumbelSoftmaxReparam", "RelaxReparam"]
+__all__ = ["GumbelSoftmaxReparam", "RelaxReparam", "relaxed_bernoulli"]
 
 _Wrappers = list[tuple[str, Any]]
 
