@@ -20,6 +20,7 @@ from numpyro_relax.distributions.categorical import (
     RelaxedOneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
+from numpyro_relax.distributions.copula import LogitCorrelatedRelaxedBernoulli
 from numpyro_relax.distributions.simplex import (
     InvertibleGaussian,
     LogisticNormal,
@@ -38,6 +39,7 @@ __all__ = [
     "InvertibleGaussian",
     "LogisticNormal",
     "LogisticNormalSoftmax",
+    "LogitCorrelatedRelaxedBernoulli",
     "LogitNormal",
     "LogitRelaxedBernoulli",
     "OneHotCategorical",

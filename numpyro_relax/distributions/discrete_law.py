@@ -8,23 +8,21 @@ distribution's batch shape (wrappers ``expand``/``to_event``/``mask`` are kept),
 relaxed posterior of a VAE can be evaluated as the discrete guide it stands for (exact KL to a
 discrete prior, importance weights of hard samples).
 
-======================================================  ======================================
-relaxed distribution                                    law of the hard value
-======================================================  ======================================
-Gumbel-softmax family (``ExpRelaxedOneHotCategorical``,  :math:`\mathrm{Cat}(\mathrm{softmax}\,\ell)`
-``RelaxedOneHotCategorical``, its straight-through)
-``DecoupledStraightThroughGumbelSoftmax``               :math:`\mathrm{Cat}(\mathrm{softmax}(\ell/\tau_f))`
-``InvertibleGaussian`` (IGR)                            argmax of :math:`[\mu + \sigma\varepsilon,\ \tau\log\delta]`
-                                                        (:func:`argmax_normal_log_probs`)
-``LogisticNormalSoftmax``                               argmax of :math:`\mu + s\varepsilon`
-binary Concrete (``LogitRelaxedBernoulli``, NumPyro's    :math:`\mathrm{Bern}(\sigma(\ell))`
-``RelaxedBernoulliLogits``, straight-through versions)
-``GaussianRelaxedBernoulli``                            :math:`\mathrm{Bern}(\Phi((\mu - 1/2)/\sigma))`
-``HardConcrete``                                        :math:`\mathrm{Bern}(\sigma(\log\alpha - \beta\,
-                                                        \mathrm{logit}\,s^*))`, :math:`s^* = \frac{1/2 - \gamma}{\zeta - \gamma}`
-``LogitNormal``                                         :math:`\mathrm{Bern}(\Phi(\mu/s))`
-``StochasticTimesSmooth``                               its bit :math:`b \sim \mathrm{Bern}(\sqrt p)` (the value is :math:`b\sqrt p`)
-======================================================  ======================================
+- the Gumbel-softmax family (``ExpRelaxedOneHotCategorical``, ``RelaxedOneHotCategorical``,
+  its straight-through version): :math:`\mathrm{Cat}(\mathrm{softmax}\,\ell)`;
+- ``DecoupledStraightThroughGumbelSoftmax``: :math:`\mathrm{Cat}(\mathrm{softmax}(\ell/\tau_f))`;
+- ``InvertibleGaussian`` (IGR): the argmax of :math:`[\mu + \sigma\varepsilon,\ \tau\log\delta]`
+  (:func:`argmax_normal_log_probs`);
+- ``LogisticNormalSoftmax``: the argmax of :math:`\mu + s\varepsilon`;
+- binary Concretes (``LogitRelaxedBernoulli``, NumPyro's ``RelaxedBernoulliLogits``,
+  :class:`~numpyro_relax.infer.reparam.RelaxReparam`'s sigmoid of it, the straight-through
+  versions): :math:`\mathrm{Bern}(\sigma(\ell))`;
+- ``GaussianRelaxedBernoulli``: :math:`\mathrm{Bern}(\Phi((\mu - 1/2)/\sigma))`;
+- ``HardConcrete``: :math:`\mathrm{Bern}(\sigma(\log\alpha - \beta\,\mathrm{logit}\,s^*))` with
+  :math:`s^* = (1/2 - \gamma)/(\zeta - \gamma)`;
+- ``LogitNormal``: :math:`\mathrm{Bern}(\Phi(\mu/s))`;
+- ``StochasticTimesSmooth``: its bit :math:`b \sim \mathrm{Bern}(\sqrt p)` (the value is
+  :math:`b\sqrt p`).
 
 ``LogitRelaxedBernoulli`` is in logit space: its hard value is :math:`1[y > 0]`, the same bit.
 Other distributions (``CorrelatedRelaxedBernoulli``, whose rounded gates are correlated;
