@@ -7,12 +7,12 @@ written with the discrete laws themselves (:class:`numpyro_relax.OneHotCategoric
 ``dist.Bernoulli``), the MLPs are ``stax`` networks (``numpyro.module``). How the discrete sample
 is differentiated is an inference-time choice:
 
-``--estimator NAME`` (default ``st-gumbel``)
+``--estimator NAME`` (default ``loo``)
     :class:`numpyro_relax.infer.TraceDiscrete_ELBO` fits the discrete model with the exact KL;
     the guide's site carries ``infer={"estimator": NAME, ...}`` (the annealed temperature is an
     option). Every estimator in ``numpyro_relax.infer.core.ESTIMATORS`` that applies to the
     latent is offered (``--help`` lists them): pathwise and biased (``st``, ``st-gumbel``,
-    ``decoupled-st``), score function (``loo``, ``vargrad``: 4 particles), antithetic (``disarm``).
+    ``decoupled-st``, ...), score function (``loo``, ``vargrad``: 4 particles), ``disarm`` (bits).
 ``--relax``
     fits the *relaxed* model instead (Maddison et al. 2017): ``RelaxReparam`` turns the site into
     its Concrete relaxation in the model and the guide, and ``Trace_ELBO`` estimates the KL by
@@ -33,8 +33,8 @@ PSIS :math:`\\hat k` of :math:`q` as a proposal) as PNGs. ``benchmarks/VAE.md`` 
 
 Usage::
 
-    python examples/vae.py                                    # digits, 20 x 10, ST Gumbel-softmax
-    python examples/vae.py --estimator loo                    # unbiased, 4 particles
+    python examples/vae.py                                    # digits, 20 x 10, leave-one-out
+    python examples/vae.py --estimator st-gumbel              # straight-through Gumbel-softmax
     python examples/vae.py --latent binary --estimator disarm
     python examples/vae.py --relax --kl discrete              # Jang et al.'s objective
     python examples/vae.py --dataset fashion-mnist --steps 50000   # 784-512-256 MLPs, as Jang
@@ -103,7 +103,7 @@ def parse_args(argv=None):
     )
     add, names = parser.add_argument, sorted(set(sum(fits.values(), [])))
     add("--latent", choices=tuple(FAMILY), default="categorical", help="20 x 10 one-hot or bits")
-    add("--estimator", choices=names, default="st-gumbel", help="gradient estimator of site z")
+    add("--estimator", choices=names, default="loo", help="gradient estimator of site z")
     add("--relax", action="store_true", help="fit the Concrete relaxation (RelaxReparam) instead")
     add("--kl", choices=("relaxed", "discrete"), default="relaxed", help="with --relax: see below")
     add("--num-latents", type=int, default=None, help="latents: default 20, or 200 bits")
@@ -140,6 +140,7 @@ def parse_args(argv=None):
     args.num_latents = args.num_latents or (20 if args.latent == "categorical" else 200)
     args.hidden = args.hidden or ((256, 128) if args.dataset == "digits" else (512, 256))
     args.particles = args.particles or (4 if spec.kind == "score" and not args.relax else 1)
+    args.annealed = args.relax or any("temperature" in option for option in spec.options)
     if not args.relax and args.particles < spec.min_particles:
         parser.error(f"--estimator {args.estimator} needs --particles >= {spec.min_particles}")
     counts = (args.steps, args.batch_size, args.num_latents, args.log_every, args.iwae_samples)
@@ -296,13 +297,12 @@ def save_figures(args, model, guide, params, results, x_test, image_shape, key):
         ax.set_title(title)
         save(fig, filename)
 
-    k_rec, k_prior = jax.random.split(key)
     rec = Predictive(model, guide=guide, params=params, num_samples=1, return_sites=["x_mean"])
-    rec = rec(k_rec, x_test[:10])["x_mean"][0]
+    rec = rec(jax.random.fold_in(key, 0), x_test[:10])["x_mean"][0]
     title = f"test images (top), decoder means at one z ~ q(z|x) ({name})"
     grid(np.concatenate([x_test[:10], rec]), 2, title, "reconstructions.png", (8, 2))
     prior = Predictive(model, params=params, num_samples=64, return_sites=["x_mean"])
-    samples = prior(k_prior, jnp.zeros((1, x_test.shape[1])))["x_mean"][:, 0]
+    samples = prior(jax.random.fold_in(key, 1), jnp.zeros((1, x_test.shape[1])))["x_mean"][:, 0]
     grid(samples, 8, "decoder means at codes z ~ p(z)", "samples.png", (6, 6))
 
     elbo = -results["losses"]
@@ -317,15 +317,15 @@ def save_figures(args, model, guide, params, results, x_test, image_shape, key):
     ax.set(xlabel="step", ylabel="training objective per image (nats)", title=f"training ({name})")
     ax.set_ylim(lo - 0.05 * abs(lo), hi + 0.05 * abs(lo))
     ax.legend(loc="lower right", fontsize=8)
-    ax2 = ax.twinx()
-    ax2.plot(steps, np.asarray(schedules(args)[0](steps)), color="C1", lw=1)
-    ax2.set_ylabel("temperature", color="C1")
+    if args.annealed:  # the temperature, on a second axis
+        ax2 = ax.twinx()
+        ax2.plot(steps, np.asarray(schedules(args)[0](steps)), color="C1", lw=1)
+        ax2.set_ylabel("temperature", color="C1")
     save(fig, "elbo.png")
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
     ax1.plot(results["khat"], "+", ms=4)
-    for h in (0.5, 0.7):
-        ax1.axhline(h, color="0.6", ls="--")
+    ax1.hlines([0.5, 0.7], 0, len(results["khat"]), colors="0.6", linestyles="--")
     ax1.set(xlabel="test image", ylabel="PSIS k-hat", title="q(z|x) as an importance proposal")
     leaves = results["grad_variance_per_layer"]
     ax2.barh(range(len(leaves)), list(leaves.values()))
@@ -370,16 +370,16 @@ def main(argv=None):
     # a reference point: a decoder that ignores z, every pixel at its mean training intensity
     mean = np.clip(train_set.x.mean(0), 1e-6, 1 - 1e-6)
     results["reference_nll"] = -np.mean(x_test @ np.log(mean) + (1 - x_test) @ np.log1p(-mean))
-    if not args.no_plots:
-        figures = (args, model, guide, params, results, x_test, train_set.image_shape, keys[3])
+    figures = (args, model, guide, params, results, x_test, train_set.image_shape, keys[3])
     results["pngs"] = [] if args.no_plots else save_figures(*figures)
 
     how = f"estimator {args.estimator}" if not args.relax else f"relaxed, --kl {args.kl}"
     ref = f"; the binarisation noise alone is {noise:.2f}" if args.binarize == "dynamic" else ""
+    temp = f", final temperature {float(t_final):.3f}" if args.annealed else ""
     print(
         f"{args.latent} VAE on {args.dataset}, {how}, {args.particles} particle(s): {args.steps} "
         f"steps in {seconds:.1f} s ({args.steps / seconds:.0f} steps/s, compile {compile_s:.1f} s)"
-        f", final temperature {float(t_final):.3f}\n"
+        f"{temp}\n"
         f"  training objective, last {losses[-100:].size} steps: {losses[-100:].mean():.2f} nats\n"
         f"  test negative ELBO (discrete model, z ~ q, exact KL): {results['test_nelbo']:.2f} "
         f"± {results['test_nelbo_se']:.2f} nats per image\n"
