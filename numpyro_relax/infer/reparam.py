@@ -178,6 +178,11 @@ class RelaxReparam(Reparam):
     ``numpyro.param``. It must broadcast with the batch shape of the discrete distribution the
     site wraps (for one-hot sites, without the category axis).
 
+    In the guide, a sampled site keeps its log-space intermediate, so its log density is exact
+    even where the value rounds to a vertex in float32; NumPyro's ``replay`` does not carry
+    intermediates, so the model's copy of the site is scored from the value, which is exact
+    only while the value does not round (as for a hand-written relaxed model).
+
     Observed sites are left alone (a likelihood keeps its discrete law). An integer
     ``dist.Categorical`` site cannot be relaxed (its value is an index, not a point of the
     simplex) and is a ``ValueError``, as is any other distribution; both name the site.
