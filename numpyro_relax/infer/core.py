@@ -235,6 +235,8 @@ class EstimatorSpec:
     summary: str = ""
 
 
+#: The registry: each public estimator name (``TraceDiscrete_ELBO(estimator=name)``,
+#: ``infer={"estimator": name}``) and its :class:`EstimatorSpec`.
 ESTIMATORS: dict[str, EstimatorSpec] = {
     "st": EstimatorSpec(
         "st",
