@@ -60,11 +60,11 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]  # wide tables scroll instead of being clipped
 
 # ``.. plot::`` figures: the scripts live in docs/_figures and run at build time (no committed
-# PNGs). One PNG per figure at two resolutions, no source links (the scripts are build helpers).
+# PNGs). One PNG per figure, no source links (the scripts are build helpers).
 plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
-plot_formats = [("png", 110), ("hires.png", 200)]
+plot_formats = [("png", 110)]  # 11-inch figures: 1210 px, sharp at the column width
 plot_rcparams = {"figure.dpi": 110, "savefig.bbox": "tight", "font.size": 9}
 plot_basedir = "_figures"
 
