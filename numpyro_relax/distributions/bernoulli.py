@@ -97,6 +97,7 @@ def bernoulli_log_pmf(value: ArrayLike, logits: ArrayLike) -> jax.Array:
     log_sigmoid, forward and backward), with the derivatives ``value - sigmoid(l)`` and ``l`` as a
     custom JVP: autodiff of the ``min``/``max``/``abs`` form is wrong at ``l = 0`` exactly
     (NumPyro 0.22's ``BernoulliLogits.log_prob`` has gradient 0 there instead of -1/2).
+    Infinite logits (certain outcomes, masked gates) give ``0`` and ``-inf``, as NumPyro's.
     """
     logits = jnp.asarray(logits)
     dtype = jnp.result_type(logits, float)
@@ -106,14 +107,19 @@ def bernoulli_log_pmf(value: ArrayLike, logits: ArrayLike) -> jax.Array:
 @jax.custom_jvp
 def _bernoulli_log_pmf(value: jax.Array, logits: jax.Array) -> jax.Array:
     tail = jnp.log1p(jnp.exp(-jnp.abs(logits)))
-    return value * jnp.minimum(logits, 0.0) - (1 - value) * jnp.maximum(logits, 0.0) - tail
+    # an outcome of probability 0 (an infinite logit) that the value does not take adds 0, not
+    # 0 * inf (the derivatives are the custom JVP's, untouched by the where)
+    lower = jnp.where(value == 0, 0.0, value * jnp.minimum(logits, 0.0))
+    upper = jnp.where(value == 1, 0.0, (1 - value) * jnp.maximum(logits, 0.0))
+    return lower - upper - tail
 
 
 @_bernoulli_log_pmf.defjvp
 def _bernoulli_log_pmf_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
     (value, logits), (d_value, d_logits) = primals, tangents
     out = _bernoulli_log_pmf(value, logits)
-    return out, (value - jax.nn.sigmoid(logits)) * d_logits + logits * d_value
+    big = jnp.finfo(logits.dtype).max  # an infinite logit times a zero tangent is 0, not NaN
+    return out, (value - jax.nn.sigmoid(logits)) * d_logits + jnp.clip(logits, -big, big) * d_value
 
 
 def log_sigmoid_both(x: ArrayLike) -> jax.Array:
@@ -124,17 +130,23 @@ def log_sigmoid_both(x: ArrayLike) -> jax.Array:
 
 
 def bernoulli_entropy(logits: ArrayLike) -> jax.Array:
-    return -(
-        jax.nn.sigmoid(logits) * jax.nn.log_sigmoid(logits)
-        + jax.nn.sigmoid(-logits) * jax.nn.log_sigmoid(-logits)
-    )
+    """Entropy from logits; ``0 log 0 = 0`` at infinite logits (with a zero gradient there)."""
+    p1, p0 = jax.nn.sigmoid(logits), jax.nn.sigmoid(-logits)
+    log_p1 = jnp.where(p1 > 0, jax.nn.log_sigmoid(logits), 0.0)
+    log_p0 = jnp.where(p0 > 0, jax.nn.log_sigmoid(-logits), 0.0)
+    return -(p1 * log_p1 + p0 * log_p0)
 
 
 def bernoulli_kl(logits_p: ArrayLike, logits_q: ArrayLike) -> jax.Array:
-    r"""KL between Bernoulli laws from logits, :math:`\sum_{b} p_b(\log p_b - \log q_b)`."""
-    return jax.nn.sigmoid(logits_p) * (
-        jax.nn.log_sigmoid(logits_p) - jax.nn.log_sigmoid(logits_q)
-    ) + jax.nn.sigmoid(-logits_p) * (jax.nn.log_sigmoid(-logits_p) - jax.nn.log_sigmoid(-logits_q))
+    r"""KL between Bernoulli laws from logits, :math:`\sum_{b} p_b(\log p_b - \log q_b)`.
+
+    An outcome without mass under ``p`` (an infinite logit) adds 0 whatever ``q`` gives it: the
+    ``where`` keeps ``0 * -inf`` and ``-inf - -inf`` out of the value and the gradient.
+    """
+    p1, p0 = jax.nn.sigmoid(logits_p), jax.nn.sigmoid(-logits_p)
+    r1 = jax.nn.log_sigmoid(logits_p) - jax.nn.log_sigmoid(logits_q)
+    r0 = jax.nn.log_sigmoid(-logits_p) - jax.nn.log_sigmoid(-logits_q)
+    return p1 * jnp.where(p1 > 0, r1, 0.0) + p0 * jnp.where(p0 > 0, r0, 0.0)
 
 
 @jax.jit

@@ -10,6 +10,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import numpyro.distributions as dist
 import pytest
 from conformance import Case, ConformanceSuite
@@ -378,3 +379,55 @@ def test_elementwise_log_densities_against_scipy():
         d_value, d_logit = grad(b, logit)
         np.testing.assert_allclose(d_logit, b - 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6)
         np.testing.assert_allclose(d_value, logit, rtol=1e-6)
+
+
+# -- masked (infinite) logits ------------------------------------------------------------------
+INF_MASK = jnp.array([True, True, False, False])
+INF_LOGITS = jnp.array([-jnp.inf, jnp.inf, 0.3, -2.0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda logits: StraightThroughBernoulli(logits=logits),
+        lambda logits: RelaxedBernoulliStraightThrough(0.5, logits=logits),
+    ],
+    ids=["straight_through", "relaxed_straight_through"],
+)
+def test_infinite_logits_are_finite_like_numpyro_bernoulli(make):
+    """+-inf logits (certain outcomes, validation off): log_prob, samples, moments, entropy and
+    the KLs are NumPyro's BernoulliLogits values, finite where it is; gradients w.r.t. the finite
+    logits are finite."""
+    from numpyro.distributions.kl import kl_divergence
+    from scipy import special
+
+    import numpyro_relax.distributions.kl_bernoulli  # noqa: F401  (registers the KLs)
+
+    with numpyro.validation_enabled(False):
+        d = make(INF_LOGITS)
+        ref = dist.BernoulliLogits(INF_LOGITS)
+        for v in (0.0, 1.0):
+            value = jnp.full(4, v)
+            np.testing.assert_allclose(d.log_prob(value), ref.log_prob(value), rtol=1e-6)
+        np.testing.assert_allclose(d.mean, ref.mean, rtol=1e-6)
+        np.testing.assert_allclose(d.variance, ref.variance, rtol=1e-6)
+        p = np.asarray(ref.probs, np.float64)
+        np.testing.assert_allclose(d.entropy(), special.entr(p) + special.entr(1 - p), rtol=1e-5)
+        x = np.asarray(d.sample(random.PRNGKey(0), (1000,)))
+        assert np.all(x[:, 0] == 0) and np.all(x[:, 1] == 1)
+        for q_logits in (INF_LOGITS, jnp.array([-jnp.inf, jnp.inf, 1.0, 0.5]), jnp.zeros(4)):
+            q = np.asarray(dist.BernoulliLogits(q_logits).probs, np.float64)
+            kl = special.rel_entr(p, q) + special.rel_entr(1 - p, 1 - q)
+            np.testing.assert_allclose(
+                kl_divergence(d, dist.BernoulliLogits(q_logits)), kl, rtol=1e-5, atol=1e-7
+            )
+
+        def loss(free):
+            q = make(jnp.where(INF_MASK, INF_LOGITS, free))
+            z = q.sample(random.PRNGKey(1), (64,))
+            prior = dist.BernoulliLogits(jnp.array([-jnp.inf, jnp.inf, 0.0, 0.0]))
+            out = jnp.sum(z * jnp.arange(4.0)) + jnp.sum(q.log_prob(z)) + jnp.sum(q.entropy())
+            return out + jnp.sum(kl_divergence(q, prior)) + jnp.sum(q.mean + q.variance)
+
+        grad = np.asarray(jax.grad(loss)(jnp.array([0.5, -0.5, 0.3, -2.0])))
+        assert np.all(np.isfinite(grad)) and np.all(grad[np.asarray(INF_MASK)] == 0)
