@@ -158,15 +158,6 @@ def tril_matvec(scale_tril: jax.Array, eps: jax.Array) -> jax.Array:
     return jnp.matmul(scale_tril, eps[..., None])[..., 0]
 
 
-def tril_solve(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
-    """``L^{-1} v`` over the last axis; one solve with every right-hand side when ``L`` is shared."""
-    if scale_tril.ndim == 2:
-        rhs = jnp.reshape(v, (-1, v.shape[-1])).T
-        return jax.scipy.linalg.solve_triangular(scale_tril, rhs, lower=True).T.reshape(v.shape)
-    tril = jnp.broadcast_to(scale_tril, jnp.shape(v) + jnp.shape(v)[-1:])
-    return jax.scipy.linalg.solve_triangular(tril, v[..., None], lower=True)[..., 0]
-
-
 def tril_mahalanobis(scale_tril: jax.Array, v: jax.Array) -> jax.Array:
     """``|L^{-1} v|^2`` over the last axis, without copying ``L`` for every batch element of ``v``.
 
