@@ -3,8 +3,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from numpyro_relax.distributions.util import log1mexp
+from numpyro_relax.distributions.util import log1mexp, tril_mahalanobis
 
 
 def _log1mexp_reference(x: np.ndarray) -> np.ndarray:
@@ -40,3 +41,30 @@ def test_log1mexp_finite_at_zero_and_second_derivative():
     # d2/dx2 log(1 - e^x) = -e^x / (1 - e^x)^2
     xs = np.asarray(x[2:], np.float64)
     np.testing.assert_allclose(second, -np.exp(xs) / (-np.expm1(xs)) ** 2, rtol=1e-5, atol=1e-40)
+
+
+@pytest.mark.parametrize(
+    "tril_batch, v_batch",
+    [
+        ((), (5,)),
+        ((2,), (5, 2)),
+        ((2, 1), (2, 4)),
+        ((1,), (7,)),
+        ((2,), ()),
+        ((3, 1, 2), (4, 1, 1, 2)),
+    ],
+)
+def test_tril_mahalanobis_against_dense_solves(tril_batch, v_batch):
+    """Every broadcasting pattern of factor and vectors (shared axes become columns of one
+    solve) against a float64 solve with both broadcast to the full batch."""
+    n = 3
+    rng = np.random.default_rng(0)
+    tril = np.tril(rng.normal(size=tril_batch + (n, n)), -1) + np.diag(rng.uniform(0.5, 2.0, n))
+    v = rng.normal(size=v_batch + (n,))
+    batch = np.broadcast_shapes(tril_batch, v_batch)
+    dense = np.linalg.solve(
+        np.broadcast_to(tril, batch + (n, n)), np.broadcast_to(v, batch + (n,))[..., None]
+    )
+    out = tril_mahalanobis(jnp.asarray(tril, jnp.float32), jnp.asarray(v, jnp.float32))
+    assert out.shape == batch
+    np.testing.assert_allclose(out, np.sum(dense[..., 0] ** 2, -1), rtol=1e-5)
