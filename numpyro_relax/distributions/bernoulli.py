@@ -43,6 +43,7 @@ from numpyro_relax.distributions.util import (
     straight_through,
     tril_mahalanobis,
     tril_matvec,
+    validation_on,
     vmap_over_logits,
 )
 
@@ -182,7 +183,8 @@ class _BinaryLogits(Distribution):
     ) -> None:
         name = type(self).__name__
         logits, probs = select_logits(name, probs, logits, is_binary=True)
-        temps = {k: check_positive(name, k, v) for k, v in temperatures.items()}
+        validate = validation_on(self, validate_args)
+        temps = {k: check_positive(name, k, v, validate=validate) for k, v in temperatures.items()}
         batch_shape = broadcast_batch(
             name, **{k: jnp.shape(v) for k, v in temps.items()}, logits=jnp.shape(logits)
         )
@@ -536,7 +538,7 @@ class GaussianRelaxedBernoulli(Distribution):
     ) -> None:
         name = type(self).__name__
         loc = as_float_array("loc", loc)
-        scale = check_positive(name, "scale", scale)
+        scale = check_positive(name, "scale", scale, validate=validation_on(self, validate_args))
         batch_shape = broadcast_batch(name, loc=jnp.shape(loc), scale=jnp.shape(scale))
         self.loc = jnp.broadcast_to(loc, batch_shape)
         self.scale = jnp.broadcast_to(scale, batch_shape)
@@ -682,7 +684,8 @@ class HardConcrete(Distribution):
     ) -> None:
         name = type(self).__name__
         log_alpha = as_float_array("log_alpha", log_alpha)
-        temperature = check_positive(name, "temperature", temperature)
+        validate = validation_on(self, validate_args)
+        temperature = check_positive(name, "temperature", temperature, validate=validate)
         limit_low = as_float_array("limit_low", limit_low)
         limit_high = as_float_array("limit_high", limit_high)
         # always on: with limit_low >= 0 or limit_high <= 1 the atoms (and the law) degenerate
@@ -866,12 +869,17 @@ def _copula_sample(
     temperature: jax.Array,
     shape: tuple[int, ...],
 ) -> tuple[jax.Array, jax.Array]:
-    """Gates and the Gaussian vector behind them, in one compiled call."""
+    """Gates and the Gaussian vector behind them, in one compiled call.
+
+    The gates are clamped into ``(tiny, 1 - eps)`` (NumPyro's ``RelaxedBernoulli`` convention):
+    at low temperature the sigmoid rounds to exactly 0 or 1, where a binary Concrete density
+    scored from the value alone (a ``RelaxedBernoulli`` prior under ``replay``) is NaN.
+    """
     eps = random.normal(key, shape, dtype=probs.dtype)
     v = tril_matvec(jnp.linalg.cholesky(correlation), eps)
     log_u, log_1mu = _log_ndtr_pm(v)
     logits = probs_to_logits(probs, is_binary=True)
-    return jax.nn.sigmoid((logits + log_u - log_1mu) / temperature[..., None]), v
+    return clamp_probs(jax.nn.sigmoid((logits + log_u - log_1mu) / temperature[..., None])), v
 
 
 @jax.jit
@@ -948,16 +956,19 @@ class CorrelatedRelaxedBernoulli(Distribution):
         name = type(self).__name__
         probs = as_float_array("probs", probs)
         correlation = as_float_array("correlation", correlation)
-        temperature = check_positive(name, "temperature", temperature)
-        if probs.ndim < 1:
-            raise ValueError(f"{name}: `probs` must have at least one dimension (the gates).")
+        validate = validation_on(self, validate_args)
+        temperature = check_positive(name, "temperature", temperature, validate=validate)
+        if probs.ndim < 1 or probs.shape[-1] == 0:
+            raise ValueError(
+                f"{name}: `probs` must have a last axis of at least one gate, got shape "
+                f"{probs.shape}."
+            )
         dim = probs.shape[-1]
         if correlation.ndim < 2 or correlation.shape[-2:] != (dim, dim):
             raise ValueError(
                 f"{name}: `correlation` must have shape batch_shape + ({dim}, {dim}) to match "
                 f"`probs` of shape {probs.shape}, got {correlation.shape}."
             )
-        validate = self._validate_args if validate_args is None else validate_args
         if not validate and is_concrete(correlation):
             # with validation on, NumPyro's corr_matrix check rejects it (naming `correlation`)
             self._check_correlation(name, correlation)
@@ -1060,7 +1071,7 @@ class LogitNormal(TransformedDistribution):
     ) -> None:
         name = type(self).__name__
         loc = as_float_array("loc", loc)
-        scale = check_positive(name, "scale", scale)
+        scale = check_positive(name, "scale", scale, validate=validation_on(self, validate_args))
         batch_shape = broadcast_batch(name, loc=jnp.shape(loc), scale=jnp.shape(scale))
         self.loc = jnp.broadcast_to(loc, batch_shape)
         self.scale = jnp.broadcast_to(scale, batch_shape)

@@ -28,8 +28,11 @@ from numpyro_relax.distributions.util import (
     check_positive,
     is_concrete,
     one_hot_argmax,
+    safe_log,
     select_logits,
+    simplex_from_log,
     straight_through,
+    validation_on,
     vmap_over_logits,
 )
 
@@ -114,7 +117,8 @@ class _OneHotLogits(Distribution):
         name = type(self).__name__
         logits, probs = select_logits(name, probs, logits)
         vectors = vectors or {}
-        temps = {k: check_positive(name, k, v) for k, v in temperatures.items()}
+        validate = validation_on(self, validate_args)
+        temps = {k: check_positive(name, k, v, validate=validate) for k, v in temperatures.items()}
         batch_shape = broadcast_batch(
             name,
             **{k: jnp.shape(v) for k, v in temps.items()},
@@ -265,8 +269,12 @@ class RelaxedOneHotCategorical(ExpRelaxedOneHotCategorical):
 
     a density with respect to Lebesgue measure on :math:`(x_1, \dots, x_{K-1})`. Computed as the
     ExpConcrete density of :math:`y = \log x` minus :math:`\sum_k y_k`. The sample is computed
-    in log space and returned with ``y`` as an intermediate, so ``log_prob`` at a sample drawn
-    inside a NumPyro trace stays exact even where ``x`` rounds to a vertex in float32.
+    in log space, :math:`x = \exp(\max(y, \log t))` with :math:`t` the dtype's ``tiny``
+    (``1.2e-38`` in float32), and returned with the floored ``y`` as an intermediate: at low
+    temperature no coordinate rounds to 0, so ``log_prob`` from the value alone (how NumPyro's
+    ``replay`` scores a model's prior at a guide's sample, and how a masked site is scored) is
+    finite, with finite gradients, and equal to ``log_prob`` from the intermediate. ``log_prob``
+    of a value with exact zeros (a vertex) floors them at ``tiny`` too.
 
     **References:**
 
@@ -279,15 +287,17 @@ class RelaxedOneHotCategorical(ExpRelaxedOneHotCategorical):
     def sample_with_intermediates(
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
-        y = gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
-        return jnp.exp(y), [y]
+        x, y = simplex_from_log(
+            gumbel_log_softmax(key, self.logits, self.temperature, sample_shape)
+        )
+        return x, [y]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.sample_with_intermediates(key, sample_shape)[0]
 
     @validate_sample
     def log_prob(self, value: ArrayLike, intermediates: list | None = None) -> jax.Array:
-        y = intermediates[0] if intermediates else jnp.log(value)
+        y = intermediates[0] if intermediates else safe_log(value)
         return exp_concrete_log_density(y, self.logits, self.temperature) - jnp.sum(y, axis=-1)
 
 

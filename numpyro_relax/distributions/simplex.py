@@ -6,9 +6,12 @@ Gaussian is parameterised, and each exposes that Gaussian as :attr:`alr_loc` and
 :attr:`alr_covariance_matrix` (used by the exact KL divergences in
 :mod:`numpyro_relax.distributions.kl_simplex` and by :mod:`numpyro_relax.laplace_bridge`).
 
-Samples are computed in log space (``log_softmax``) and returned together with their logs as an
-intermediate, so ``log_prob`` at a sample drawn inside a NumPyro trace stays exact where a
-coordinate rounds to 0 in float32 (low temperatures, extreme locations). Densities are with respect
+Samples are computed in log space (``log_softmax``), their logs floored at ``log(tiny)``
+(``-87.3`` in float32), and returned as :math:`x = \exp(\log x)` together with those logs as an
+intermediate: no coordinate rounds to 0 at low temperatures or extreme locations, so ``log_prob``
+from the value alone (NumPyro's ``replay`` of a model's prior at a guide's sample, a masked site)
+is finite with finite gradients and equals ``log_prob`` from the intermediate. A value with
+exact zeros is scored with them floored at ``tiny``. Densities are with respect
 to Lebesgue measure on the first ``K-1`` coordinates; the change of variables from the ALR
 coordinates contributes :math:`-\sum_{k=1}^K \log x_k` (see
 :mod:`numpyro_relax.distributions.transforms`).
@@ -33,8 +36,11 @@ from numpyro_relax.distributions.util import (
     as_float_array,
     broadcast_batch,
     check_positive,
+    safe_log,
+    simplex_from_log,
     tril_mahalanobis,
     tril_matvec,
+    validation_on,
 )
 
 __all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax"]
@@ -62,7 +68,7 @@ def _vector_shape(dist_name: str, min_size: int, **arrays: jax.Array) -> tuple[i
 
 
 def _log_x(value: ArrayLike, intermediates: list | None) -> jax.Array:
-    return intermediates[0] if intermediates else jnp.log(value)
+    return intermediates[0] if intermediates else safe_log(value)
 
 
 def mvn_tril_log_prob(y: ArrayLike, loc: ArrayLike, scale_tril: ArrayLike) -> jax.Array:
@@ -119,8 +125,9 @@ class InvertibleGaussian(Distribution):
 
     The sample is computed as :math:`\log x = \operatorname{log\_softmax}([y, \log\delta])` (a
     max-shift, finite in float32 down to :math:`\tau = 10^{-2}` with :math:`|\mu|` in the tens)
-    and returned with :math:`\log x` as an intermediate; the residual :math:`x_K` is
-    :math:`\exp(\log x_K)`, equal to :math:`1 - \sum_{k<K} x_k` without the cancellation.
+    and returned with :math:`\log x` (floored at ``log(tiny)``) as an intermediate; the
+    residual :math:`x_K` is :math:`\exp(\log x_K)`, equal to :math:`1 - \sum_{k<K} x_k`
+    without the cancellation.
 
     As :math:`\tau \to 0` the sample tends to the vertex :math:`\arg\max([z, 0])` with
     :math:`z = \mu + \sigma\varepsilon`; for :math:`\delta = 1` the event "the residual is the
@@ -164,8 +171,9 @@ class InvertibleGaussian(Distribution):
         name = type(self).__name__
         loc = as_float_array("loc", loc)
         scale = as_float_array("scale", scale)
-        temperature = check_positive(name, "temperature", temperature)
-        delta = check_positive(name, "delta", delta)
+        validate = validation_on(self, validate_args)
+        temperature = check_positive(name, "temperature", temperature, validate=validate)
+        delta = check_positive(name, "delta", delta, validate=validate)
         vector = _vector_shape(name, 1, loc=loc, scale=scale)
         batch_shape = broadcast_batch(
             name,
@@ -186,8 +194,8 @@ class InvertibleGaussian(Distribution):
         shape = sample_shape + self.loc.shape
         eps = random.normal(key, shape, dtype=self.loc.dtype)
         y = (self.loc + self.scale * eps) / self.temperature[..., None]
-        log_x = log_softmax_plus_plus(y, self.delta)
-        return jnp.exp(log_x), [log_x]
+        x, log_x = simplex_from_log(log_softmax_plus_plus(y, self.delta))
+        return x, [log_x]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.sample_with_intermediates(key, sample_shape)[0]
@@ -272,8 +280,8 @@ class LogisticNormal(Distribution):
     ) -> tuple[jax.Array, list[jax.Array]]:
         eps = random.normal(key, sample_shape + self.loc.shape, dtype=self.loc.dtype)
         y = self.loc + tril_matvec(self.scale_tril, eps)
-        log_x = log_softmax_plus_plus(y, 1.0)
-        return jnp.exp(log_x), [log_x]
+        x, log_x = simplex_from_log(log_softmax_plus_plus(y, 1.0))
+        return x, [log_x]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.sample_with_intermediates(key, sample_shape)[0]
@@ -355,8 +363,8 @@ class LogisticNormalSoftmax(Distribution):
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
         eps = random.normal(key, sample_shape + self.loc.shape, dtype=self.loc.dtype)
-        log_x = jax.nn.log_softmax(self.loc + self.scale * eps, axis=-1)
-        return jnp.exp(log_x), [log_x]
+        x, log_x = simplex_from_log(jax.nn.log_softmax(self.loc + self.scale * eps, axis=-1))
+        return x, [log_x]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.sample_with_intermediates(key, sample_shape)[0]

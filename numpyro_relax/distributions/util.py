@@ -52,6 +52,35 @@ def clamp_probs(probs: ArrayLike) -> jax.Array:
     return jnp.clip(probs, info.tiny, 1.0 - info.eps)
 
 
+def safe_log(x: ArrayLike) -> jax.Array:
+    """``log(max(x, tiny))``: finite, with finite gradients, at coordinates that are exactly 0.
+
+    Log densities on the simplex take the log of every coordinate of their value; a value scored
+    without its sampler's intermediates (the model side of an ELBO under NumPyro's ``replay``, a
+    masked site, an observed vertex) may have exact zeros. Below ``tiny`` the derivative is 0
+    (a ``where``, not ``maximum``: the cotangent ``g / tiny`` overflows, and ``maximum``'s
+    derivative would multiply that ``inf`` by 0).
+    """
+    x = jnp.asarray(x)
+    tiny = finfo(x).tiny
+    return jnp.log(jnp.where(x >= tiny, x, tiny))
+
+
+def simplex_from_log(log_x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A simplex sample with strictly positive coordinates from its logs, and those logs.
+
+    ``log_x`` is floored at ``log(tiny)`` (``-87.3`` in float32), and the point is its ``exp``: no
+    coordinate rounds to 0 at low temperature, so a log density computed from the value alone
+    (NumPyro's ``replay`` and ``MaskedDistribution`` drop intermediates) is finite with finite
+    gradients, and equals the one computed from the returned logs (the same point is scored on
+    both sides of an ELBO). The sum differs from 1 by at most ``K * tiny``. This is NumPyro's and
+    PyTorch's ``clamp_probs`` convention for relaxed samples, applied in log space.
+    """
+    floor = math.log(finfo(log_x).tiny)
+    log_x = jnp.where(log_x > floor, log_x, floor)  # one select backward (``maximum``: several)
+    return jnp.exp(log_x), log_x
+
+
 def probs_to_logits(probs: ArrayLike, is_binary: bool = False) -> jax.Array:
     """Logits of ``probs``: ``log p`` for a categorical vector, ``log p - log1p(-p)`` if binary."""
     probs = jnp.asarray(probs)
@@ -64,13 +93,21 @@ def probs_to_logits(probs: ArrayLike, is_binary: bool = False) -> jax.Array:
 
 
 def as_float_array(name: str, value: ArrayLike) -> jax.Array:
-    """``value`` as a floating JAX array; a clear ``ValueError`` naming ``name`` otherwise."""
+    """``value`` as a floating JAX array; a clear ``ValueError`` naming ``name`` otherwise.
+
+    Integers become the default float dtype; half precision (``float16``, ``bfloat16``) is
+    promoted to ``float32``, the narrowest dtype the library computes in (see
+    ``docs/decisions.md``: float16 underflows at ``6e-5``, so relaxed samples and their log
+    densities would degenerate at ordinary temperatures, and JAX's ``ndtr`` family rejects it).
+    """
     try:
         arr = jnp.asarray(value)
     except TypeError as e:  # pragma: no cover - message path
         raise ValueError(f"`{name}` must be an array of numbers, got {type(value)!r}") from e
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
+    elif jnp.finfo(arr.dtype).bits < 32:
+        arr = arr.astype(jnp.float32)
     return arr
 
 
@@ -103,11 +140,42 @@ def select_logits(
     return logits, None
 
 
-def check_positive(dist_name: str, name: str, value: ArrayLike) -> jax.Array:
-    """Reject non-positive concrete values of ``name`` (always on: a zero temperature is a bug)."""
+def validation_on(dist: Any, validate_args: bool | None) -> bool:
+    """Whether a distribution under construction will validate: ``validate_args`` if given,
+    else NumPyro's global default (``numpyro.enable_validation`` / ``validation_enabled``)."""
+    return bool(dist._validate_args if validate_args is None else validate_args)
+
+
+def check_positive(
+    dist_name: str, name: str, value: ArrayLike, *, validate: bool = False
+) -> jax.Array:
+    """Check a positive parameter (a temperature, a scale) that is known now (not traced).
+
+    Always on: a concrete value that is not ``> 0`` is a ``ValueError`` (a zero temperature is a
+    bug). The comparison is made in NumPy, on the stored value: XLA flushes subnormal floats to
+    zero, so ``jnp`` would call a positive subnormal "not positive".
+
+    With ``validate`` (the distribution's ``validate_args``), the value must also be finite and
+    at least the smallest normal number of its dtype (``1.18e-38`` in float32): an infinite
+    temperature makes the density NaN, and XLA computes with a subnormal one as if it were 0.
+    """
     value = as_float_array(name, value)
-    if all_concrete(value > 0) is False:
+    with jax.ensure_compile_time_eval():
+        if not is_concrete(value):
+            return value
+        host = np.asarray(value)
+    if not np.all(host > 0):
         raise ValueError(f"{dist_name}: `{name}` must be positive, got {value}.")
+    if validate:
+        if not np.all(np.isfinite(host)):
+            raise ValueError(f"{dist_name}: `{name}` must be finite, got {value}.")
+        tiny = float(np.finfo(host.dtype).tiny)
+        if not np.all(host >= tiny):
+            raise ValueError(
+                f"{dist_name}: `{name}` must be at least {tiny:.8g}, the smallest normal "
+                f"{host.dtype} number (XLA flushes subnormal numbers to zero, so it would "
+                f"compute with 0), got {value}."
+            )
     return value
 
 

@@ -166,6 +166,32 @@ def test_incompatible_shapes():
         LogitRelaxedBernoulli(jnp.ones(2), logits=jnp.zeros(3))
 
 
+@pytest.mark.parametrize("cls", [RelaxedBernoulliStraightThrough, LogitRelaxedBernoulli])
+def test_infinite_or_subnormal_temperature_is_rejected_under_validation(cls):
+    with pytest.raises(ValueError, match="temperature.* must be finite"):
+        cls(jnp.inf, logits=LOGITS, validate_args=True)
+    with pytest.raises(ValueError, match="temperature.* smallest normal float32 .*subnormal"):
+        cls(1e-40, logits=LOGITS, validate_args=True)
+    with numpyro.validation_enabled(False):  # as in NumPyro: anything positive constructs
+        cls(jnp.inf, logits=LOGITS)
+        cls(1e-40, logits=LOGITS)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_parameters_are_computed_in_float32(dtype):
+    """Promoted to float32 (docs/decisions.md), so the results are the float32 ones."""
+    half = LogitRelaxedBernoulli(jnp.asarray(0.05, dtype), logits=(10 * LOGITS).astype(dtype))
+    ref = LogitRelaxedBernoulli(
+        jnp.asarray(0.05, dtype).astype(jnp.float32),
+        logits=(10 * LOGITS).astype(dtype).astype(jnp.float32),
+    )
+    key = random.PRNGKey(9)
+    y = half.sample(key, (100,))
+    assert y.dtype == jnp.float32
+    np.testing.assert_array_equal(y, ref.sample(key, (100,)))
+    np.testing.assert_array_equal(half.log_prob(y), ref.log_prob(y))
+
+
 # -- straight-through -------------------------------------------------------------------------
 def _five_se(freq, p, n):
     return 5 * np.sqrt(np.asarray(p) * (1 - np.asarray(p)) / n) + 1e-12

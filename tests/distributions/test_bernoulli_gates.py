@@ -315,6 +315,71 @@ def test_correlated_argument_errors():
     jax.jit(lambda r: CorrelatedRelaxedBernoulli(PI2, r, 0.5).sample(random.PRNGKey(0)))(R2)
 
 
+def test_correlated_without_gates_is_a_clear_error():
+    # D = 0 used to construct, then raise ZeroDivisionError in log_prob
+    with pytest.raises(ValueError, match="probs.*at least one gate"):
+        CorrelatedRelaxedBernoulli(jnp.zeros(0), jnp.zeros((0, 0)), 0.5)
+
+
+POSITIVE_PARAMS = {
+    "correlated": (lambda v, **kw: CorrelatedRelaxedBernoulli(PI2, R2, v, **kw), "temperature"),
+    "hard_concrete": (lambda v, **kw: HardConcrete(0.3, v, **kw), "temperature"),
+    "gaussian_gate": (lambda v, **kw: GaussianRelaxedBernoulli(0.3, v, **kw), "scale"),
+    "logit_normal": (lambda v, **kw: LogitNormal(0.3, v, **kw), "scale"),
+}
+
+
+@pytest.mark.parametrize("case", list(POSITIVE_PARAMS.values()), ids=list(POSITIVE_PARAMS))
+def test_infinite_or_subnormal_positive_parameters_are_rejected_under_validation(case):
+    make, name = case
+    with pytest.raises(ValueError, match=f"{name}.* must be finite"):
+        make(jnp.inf, validate_args=True)
+    with pytest.raises(ValueError, match=f"{name}.* smallest normal float32 .*subnormal"):
+        make(1e-40, validate_args=True)
+    with numpyro.validation_enabled(False):  # as in NumPyro: anything positive constructs
+        make(jnp.inf)
+        make(1e-40)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: GaussianRelaxedBernoulli(p[0], p[1]),
+        lambda p: HardConcrete(p[0], p[1]),
+        lambda p: CorrelatedRelaxedBernoulli(p, R2, p[1]),
+        lambda p: LogitNormal(p[0], p[1]),
+    ],
+    ids=["gaussian_gate", "hard_concrete", "correlated", "logit_normal"],
+)
+def test_half_precision_parameters_are_computed_in_float32(make, dtype):
+    """Promoted to float32 (docs/decisions.md); GaussianRelaxedBernoulli raised TypeError (JAX's
+    ndtr has no float16) and the others computed in half precision."""
+    params = jnp.array([0.3, 0.25], dtype)
+    half, ref = make(params), make(params.astype(jnp.float32))
+    key = random.PRNGKey(10)
+    x = half.sample(key, (100,))
+    assert x.dtype == jnp.float32
+    np.testing.assert_array_equal(x, ref.sample(key, (100,)))
+    np.testing.assert_array_equal(half.log_prob(x), ref.log_prob(x))
+
+
+def test_correlated_gates_stay_inside_the_unit_interval_at_low_temperature():
+    """Clamped into (tiny, 1 - eps) like NumPyro's RelaxedBernoulli: a binary Concrete prior
+    scored at the gates from the value alone (how ``replay`` scores a model site) stays finite."""
+    probs = jnp.array([[1e-6, 1 - 1e-6], [0.5, 0.999]])
+    d = CorrelatedRelaxedBernoulli(probs, R2, 0.01)
+    x = d.sample(random.PRNGKey(11), (500,))
+    assert bool(jnp.all((x > 0) & (x < 1)))
+
+    def prior_log_prob(logits):
+        return jnp.sum(dist.RelaxedBernoulliLogits(0.01, logits).log_prob(x))
+
+    value, grad = jax.value_and_grad(prior_log_prob)(jnp.zeros(2))
+    assert np.isfinite(float(value)) and bool(jnp.all(jnp.isfinite(grad)))
+    assert bool(jnp.all(jnp.isfinite(d.log_prob(x))))
+
+
 def test_correlated_float32_stability():
     probs = jnp.array([[1e-6, 1 - 1e-6], [0.5, 0.999]])
     t = jnp.array([0.01, 0.01])

@@ -422,6 +422,50 @@ def test_argument_errors_name_the_argument():
         nr.ExpRelaxedOneHotCategorical(0.5, logits=1.0)
 
 
+TEMPERED = {
+    "relaxed": lambda t, **kw: nr.RelaxedOneHotCategorical(t, logits=LOGITS, **kw),
+    "straight_through": lambda t, **kw: nr.RelaxedOneHotCategoricalStraightThrough(
+        t, logits=LOGITS, **kw
+    ),
+    "decoupled_backward": lambda t, **kw: nr.DecoupledStraightThroughGumbelSoftmax(
+        1.0, t, logits=LOGITS, **kw
+    ),
+    "generalized": lambda t, **kw: nr.GeneralizedGumbelSoftmax(VALUES, t, logits=LOGITS, **kw),
+}
+
+
+@pytest.mark.parametrize("make", list(TEMPERED.values()), ids=list(TEMPERED))
+def test_infinite_or_subnormal_temperature_is_rejected_under_validation(make):
+    # inf made the density NaN; a subnormal is flushed to 0 by XLA (it was called "not positive")
+    with pytest.raises(ValueError, match="temperature.* must be finite"):
+        make(jnp.inf, validate_args=True)
+    with pytest.raises(ValueError, match="temperature.* smallest normal float32 .*subnormal"):
+        make(1e-40, validate_args=True)
+    make(float(jnp.finfo(jnp.float32).tiny), validate_args=True)  # the smallest normal is fine
+    # without validation any positive value constructs, as in NumPyro
+    with numpyro.validation_enabled(False):
+        make(jnp.inf)
+        make(1e-40)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_parameters_are_computed_in_float32(dtype):
+    """Half-precision parameters are promoted to float32 (docs/decisions.md): samples and
+    densities are those of the float32 parameters, finite at low temperature."""
+    half = nr.RelaxedOneHotCategorical(jnp.asarray(0.1, dtype), logits=(3 * LOGITS).astype(dtype))
+    ref = nr.RelaxedOneHotCategorical(
+        jnp.asarray(0.1, dtype).astype(jnp.float32),
+        logits=(3 * LOGITS).astype(dtype).astype(jnp.float32),
+    )
+    key = random.PRNGKey(5)
+    x = half.sample(key, (200,))
+    assert x.dtype == jnp.float32 and half.logits.dtype == jnp.float32
+    np.testing.assert_array_equal(x, ref.sample(key, (200,)))
+    lp = half.log_prob(x)
+    np.testing.assert_array_equal(lp, ref.log_prob(x))
+    assert bool(jnp.all(jnp.isfinite(lp)))
+
+
 # --- SVI smoke test ----------------------------------------------------------------------------
 
 

@@ -288,6 +288,47 @@ def test_shape_errors_name_the_argument():
         InvertibleGaussian(jnp.zeros(3), 1.0, 1.0, delta=-1.0)
 
 
+@pytest.mark.parametrize("name", ["temperature", "delta"])
+def test_igr_infinite_or_subnormal_parameters_are_rejected_under_validation(name):
+    def make(value, **kw):
+        args = {"temperature": 0.5, "delta": 1.0, name: value}
+        return InvertibleGaussian(jnp.zeros(3), jnp.ones(3), **args, **kw)
+
+    with pytest.raises(ValueError, match=f"{name}.* must be finite"):
+        make(jnp.inf, validate_args=True)
+    with pytest.raises(ValueError, match=f"{name}.* smallest normal float32 .*subnormal"):
+        make(1e-40, validate_args=True)
+    with numpyro.validation_enabled(False):  # as in NumPyro: anything positive constructs
+        make(jnp.inf)
+        make(1e-40)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda loc, scale: InvertibleGaussian(loc[:3], scale[:3], scale[3]),
+        lambda loc, scale: LogisticNormal(loc[:3], jnp.diag(scale[:3])),
+        lambda loc, scale: LogisticNormalSoftmax(loc, scale),
+    ],
+    ids=["igr", "logistic_normal", "logistic_normal_softmax"],
+)
+def test_half_precision_parameters_are_computed_in_float32(make, dtype):
+    """Half-precision parameters are promoted to float32 (docs/decisions.md): a float16 simplex
+    point underflows at 6e-5 and its log density was -inf at low temperature."""
+    loc = jnp.array([20.0, -20.0, 10.0, 0.0], dtype)
+    scale = jnp.array([1.0, 2.0, 0.5, 0.05], dtype)
+    half = make(loc, scale)
+    ref = make(loc.astype(jnp.float32), scale.astype(jnp.float32))
+    key = random.PRNGKey(6)
+    x = half.sample(key, (200,))
+    assert x.dtype == jnp.float32
+    np.testing.assert_array_equal(x, ref.sample(key, (200,)))
+    lp = half.log_prob(x)
+    np.testing.assert_array_equal(lp, ref.log_prob(x))
+    assert bool(jnp.all(jnp.isfinite(lp)))
+
+
 def test_logistic_normal_shared_scale_tril_matches_broadcast():
     """A Cholesky factor shared by the batch (kept unbroadcast: one multi-RHS solve) gives the
     same samples and densities as the same factor repeated for every batch element."""
