@@ -216,7 +216,7 @@ def _gumbel_rao(
     REBAR and RELAX use (:func:`numpyro_relax.estimators` ``_conditional``).
     """
     # imported here: numpyro_relax.estimators imports the core, which imports this module
-    from numpyro_relax.estimators import _conditional
+    from numpyro_relax.infer.relaxation import _conditional
 
     _check_positive("gumbel-rao", "temperature", temperature)
     m = _check_num_conditionals(num_conditionals)

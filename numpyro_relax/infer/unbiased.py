@@ -212,8 +212,14 @@ def disarm_categorical(
     category whose bit is 1 (the last if none): an exact sample. The categories are visited in
     order of decreasing probability (a locally constant permutation: any order gives an unbiased
     estimator, this one puts the mass in the first decisions). DisARM's antithetic pairs on the
-    bits, :math:`\hat g_{\alpha_k} = \tfrac12\big(f(x) - f(\tilde x)\big)(-1)^{\tilde b_k}
-    1[b_k \ne \tilde b_k]\,\sigma(|\alpha_k|)`, are carried to the logits by the Jacobian of
+    bits,
+
+    .. math::
+
+        \hat g_{\alpha_k} = \tfrac12\big(f(x) - f(\tilde x)\big)(-1)^{\tilde b_k}
+            1[b_k \ne \tilde b_k]\,\sigma(|\alpha_k|),
+
+    are carried to the logits by the Jacobian of
     :math:`\alpha(\theta)` (:func:`jax.vjp`). Two evaluations of ``f`` per pair.
 
     :param num_samples: number of antithetic pairs.
