@@ -29,16 +29,20 @@ def _check_family(name: str, family: Any, allowed: tuple[str, ...] = _FAMILIES) 
     return family
 
 
-def _check_num_samples(name: str, num_samples: Any, minimum: int = 1, why: str = "") -> int:
+def check_count(owner: str, arg: str, value: Any, minimum: int = 1, why: str = "") -> int:
+    """``value`` as an ``int`` at least ``minimum``; ``ValueError`` naming ``owner`` and ``arg``
+    otherwise (every particle, sample and draw count of the library goes through here)."""
     try:
-        n = operator.index(num_samples)
+        n = operator.index(value)
     except TypeError:
-        raise ValueError(
-            f"{name}: `num_samples` must be an integer, got {num_samples!r}."
-        ) from None
+        raise ValueError(f"{owner}: `{arg}` must be an integer, got {value!r}.") from None
     if n < minimum:
-        raise ValueError(f"{name}: `num_samples` must be >= {minimum}{why}, got {n}.")
+        raise ValueError(f"{owner}: `{arg}` must be >= {minimum}{why}, got {n}.")
     return n
+
+
+def _check_num_samples(name: str, num_samples: Any, minimum: int = 1, why: str = "") -> int:
+    return check_count(name, "num_samples", num_samples, minimum, why)
 
 
 def _check_logits(name: str, logits: Any, family: str) -> jax.Array:

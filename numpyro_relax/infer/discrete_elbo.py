@@ -9,7 +9,6 @@ discrete guide site is differentiated is an inference-time choice: the default `
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -24,6 +23,7 @@ from numpyro.infer.elbo import ELBO, MultiFrameTensor, get_nonreparam_deps
 from numpyro.primitives import Messenger
 from numpyro.util import check_model_guide_match
 
+from numpyro_relax.infer.checks import check_count
 from numpyro_relax.infer.core import (
     ESTIMATORS,
     EstimatorSpec,
@@ -313,14 +313,7 @@ class TraceDiscrete_ELBO(ELBO):
                 f"{name}: unknown estimator option(s) {unknown}; the options are "
                 f"{sorted(_all_options())}."
             )
-        try:
-            n = operator.index(num_particles)
-        except TypeError:
-            raise ValueError(
-                f"{name}: `num_particles` must be an integer, got {num_particles!r}."
-            ) from None
-        if n < 1:
-            raise ValueError(f"{name}: `num_particles` must be >= 1, got {n}.")
+        n = check_count(name, "num_particles", num_particles, 1)
         self.estimator = estimator
         self.options = dict(options)
         self.analytic_kl = bool(analytic_kl)

@@ -13,22 +13,10 @@ another estimator with ``infer={"estimator": name}``.
 
 from __future__ import annotations
 
-import operator
-from typing import Any
-
+from numpyro_relax.infer.checks import check_count
 from numpyro_relax.infer.discrete_elbo import TraceDiscrete_ELBO
 
 __all__ = ["DisARM_ELBO", "TraceLOO_ELBO", "VarGrad_ELBO"]
-
-
-def _check_count(owner: str, arg: str, value: Any, minimum: int, why: str = "") -> int:
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{owner}: `{arg}` must be an integer, got {value!r}.") from None
-    if n < minimum:
-        raise ValueError(f"{owner}: `{arg}` must be >= {minimum}{why}, got {n}.")
-    return n
 
 
 _BASELINE = " (the baseline of each particle is built from the others)"
@@ -75,7 +63,7 @@ class TraceLOO_ELBO(TraceDiscrete_ELBO):
     """
 
     def __init__(self, num_particles: int = 2, vectorize_particles: bool = True) -> None:
-        n = _check_count(type(self).__name__, "num_particles", num_particles, 2, _BASELINE)
+        n = check_count(type(self).__name__, "num_particles", num_particles, 2, _BASELINE)
         super().__init__("loo", n, vectorize_particles, analytic_kl=False)
 
 
@@ -121,7 +109,7 @@ class VarGrad_ELBO(TraceDiscrete_ELBO):
     """
 
     def __init__(self, num_particles: int = 2, vectorize_particles: bool = True) -> None:
-        n = _check_count(type(self).__name__, "num_particles", num_particles, 2, _BASELINE)
+        n = check_count(type(self).__name__, "num_particles", num_particles, 2, _BASELINE)
         super().__init__("vargrad", n, vectorize_particles, analytic_kl=False)
 
 
@@ -188,5 +176,5 @@ class DisARM_ELBO(TraceDiscrete_ELBO):
     """
 
     def __init__(self, num_pairs: int = 1, vectorize_particles: bool = True) -> None:
-        self.num_pairs = _check_count(type(self).__name__, "num_pairs", num_pairs, 1)
+        self.num_pairs = check_count(type(self).__name__, "num_pairs", num_pairs, 1)
         super().__init__("disarm", self.num_pairs, vectorize_particles, analytic_kl=False)

@@ -17,7 +17,6 @@ its registry).
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import jax
@@ -27,7 +26,7 @@ from jax import lax, random
 from jax.typing import ArrayLike
 
 from numpyro_relax.distributions.util import one_hot_argmax, straight_through, uniform
-from numpyro_relax.infer.checks import _check_positive, _is_concrete
+from numpyro_relax.infer.checks import _check_positive, _is_concrete, check_count
 
 __all__ = ["gst_logits", "gst_surrogate", "reinmax_surrogate"]
 
@@ -184,15 +183,7 @@ def _gst(
 
 
 def _check_num_conditionals(value: Any) -> int:
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(
-            f"gumbel-rao: `num_conditionals` must be a positive integer, got {value!r}."
-        ) from None
-    if n < 1:
-        raise ValueError(f"gumbel-rao: `num_conditionals` must be a positive integer, got {n}.")
-    return n
+    return check_count("gumbel-rao", "num_conditionals", value, 1)
 
 
 def _gumbel_rao(
