@@ -1,12 +1,15 @@
-"""Relaxed discrete distributions for NumPyro, by family (one-hot, subset, binary, simplex)."""
+"""Relaxed discrete distributions for NumPyro, by family.
+
+One module per concept: ``categorical`` (one-hot), ``subset`` (k-hot), ``bits`` (straight-through
+and relaxed Bernoulli), ``gates`` (gates with atoms at 0 and 1), ``copula`` (correlated gates),
+``simplex`` (the Gaussian-based laws, ``LogitNormal`` included), ``discrete_law``; the shared
+numerics in the private ``util``; ``constraints`` and ``transforms``; the KL registrations in the
+``kl*`` modules. ``bernoulli`` is the former binary module, kept as an alias.
+"""
 
 # The kl modules are imported for their side effect: they register the exact KL divergences.
 from numpyro_relax.distributions import kl, kl_bernoulli, kl_relaxed, kl_simplex  # noqa: F401
-from numpyro_relax.distributions.bernoulli import (
-    CorrelatedRelaxedBernoulli,
-    GaussianRelaxedBernoulli,
-    HardConcrete,
-    LogitNormal,
+from numpyro_relax.distributions.bits import (
     LogitRelaxedBernoulli,
     RelaxedBernoulliStraightThrough,
     StochasticTimesSmooth,
@@ -20,11 +23,16 @@ from numpyro_relax.distributions.categorical import (
     RelaxedOneHotCategorical,
     RelaxedOneHotCategoricalStraightThrough,
 )
-from numpyro_relax.distributions.copula import LogitCorrelatedRelaxedBernoulli
+from numpyro_relax.distributions.copula import (
+    CorrelatedRelaxedBernoulli,
+    LogitCorrelatedRelaxedBernoulli,
+)
+from numpyro_relax.distributions.gates import GaussianRelaxedBernoulli, HardConcrete
 from numpyro_relax.distributions.simplex import (
     InvertibleGaussian,
     LogisticNormal,
     LogisticNormalSoftmax,
+    LogitNormal,
 )
 from numpyro_relax.distributions.subset import GumbelSoftmaxTopK
 

@@ -1,9 +1,14 @@
-"""Extra constraints: one-hot vectors, the log-simplex and relaxed k-hot vectors."""
+"""Extra constraints: one-hot vectors, the log-simplex, relaxed k-hot vectors and correlation
+matrices (checked by one compiled Cholesky-based call)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
+from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import (
     ComposeTransform,
@@ -12,7 +17,7 @@ from numpyro.distributions.transforms import (
     biject_to,
 )
 
-__all__ = ["relaxed_k_hot", "log_simplex", "one_hot"]
+__all__ = ["correlation_matrix", "relaxed_k_hot", "log_simplex", "one_hot"]
 
 
 class _OneHot(constraints._SingletonConstraint):
@@ -79,3 +84,31 @@ relaxed_k_hot = _RelaxedKHot
 @biject_to.register(type(log_simplex))
 def _transform_to_log_simplex(constraint):
     return ComposeTransform([StickBreakingTransform(), ExpTransform().inv])
+
+
+@jax.jit
+def is_correlation_matrix(correlation: jax.Array) -> jax.Array:
+    """Per matrix: symmetric, unit diagonal and positive definite (a finite Cholesky factor)."""
+    tol = 1e3 * jnp.finfo(correlation.dtype).eps
+    sym = jnp.all(
+        jnp.isclose(correlation, jnp.swapaxes(correlation, -1, -2), atol=tol), axis=(-2, -1)
+    )
+    diag = jnp.all(jnp.abs(jnp.diagonal(correlation, axis1=-2, axis2=-1) - 1.0) <= tol, axis=-1)
+    chol_diag = jnp.diagonal(jnp.linalg.cholesky(correlation), axis1=-2, axis2=-1)
+    pd = jnp.all(jnp.isfinite(chol_diag) & (chol_diag > 0), axis=-1)
+    return sym & diag & pd
+
+
+class _CorrelationMatrix(type(constraints.corr_matrix)):
+    """NumPyro's ``corr_matrix`` constraint, checked by one compiled call (Cholesky-based)."""
+
+    def __call__(self, x: ArrayLike) -> jax.Array:
+        return is_correlation_matrix(jnp.asarray(x))
+
+
+correlation_matrix = _CorrelationMatrix()
+
+
+@biject_to.register(_CorrelationMatrix)
+def _transform_to_correlation_matrix(constraint: _CorrelationMatrix) -> Any:
+    return biject_to(constraints.corr_matrix)

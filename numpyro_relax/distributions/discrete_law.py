@@ -48,10 +48,7 @@ from numpyro.distributions import (
 )
 from numpyro.distributions.transforms import SigmoidTransform
 
-from numpyro_relax.distributions.bernoulli import (
-    GaussianRelaxedBernoulli,
-    HardConcrete,
-    LogitNormal,
+from numpyro_relax.distributions.bits import (
     LogitRelaxedBernoulli,
     RelaxedBernoulliStraightThrough,
     StochasticTimesSmooth,
@@ -62,7 +59,12 @@ from numpyro_relax.distributions.categorical import (
     ExpRelaxedOneHotCategorical,
     OneHotCategorical,
 )
-from numpyro_relax.distributions.simplex import InvertibleGaussian, LogisticNormalSoftmax
+from numpyro_relax.distributions.gates import GaussianRelaxedBernoulli, HardConcrete
+from numpyro_relax.distributions.simplex import (
+    InvertibleGaussian,
+    LogisticNormalSoftmax,
+    LogitNormal,
+)
 from numpyro_relax.distributions.util import log1mexp
 
 __all__ = ["argmax_normal_log_probs", "discrete_law"]

@@ -16,16 +16,18 @@ from jax.scipy.special import log_ndtr
 from numpyro.distributions.discrete import BernoulliLogits, BernoulliProbs
 from numpyro.distributions.kl import kl_divergence
 
-from numpyro_relax.distributions.bernoulli import (
-    GaussianRelaxedBernoulli,
-    LogitNormal,
+from numpyro_relax.distributions.bits import (
     RelaxedBernoulliStraightThrough,
     StraightThroughBernoulli,
+)
+from numpyro_relax.distributions.gates import GaussianRelaxedBernoulli
+from numpyro_relax.distributions.simplex import LogitNormal
+from numpyro_relax.distributions.util import (
     bernoulli_kl,
     normal_interval_mass,
+    probs_to_logits,
     std_normal_pdf,
 )
-from numpyro_relax.distributions.util import probs_to_logits
 
 __all__ = ["gaussian_relaxed_bernoulli_kl"]
 

@@ -46,10 +46,15 @@ from numpyro.distributions import RelaxedBernoulliLogits
 from numpyro.distributions.discrete import BernoulliLogits, BernoulliProbs
 from numpyro.distributions.kl import kl_divergence
 
-from numpyro_relax.distributions.bernoulli import HardConcrete, bernoulli_kl, log_sigmoid_both
 from numpyro_relax.distributions.categorical import OneHotCategorical, RelaxedOneHotCategorical
+from numpyro_relax.distributions.gates import HardConcrete
 from numpyro_relax.distributions.kl import categorical_kl
-from numpyro_relax.distributions.util import all_concrete, probs_to_logits
+from numpyro_relax.distributions.util import (
+    all_concrete,
+    bernoulli_kl,
+    log_sigmoid_both,
+    probs_to_logits,
+)
 
 __all__ = ["hard_concrete_kl"]
 

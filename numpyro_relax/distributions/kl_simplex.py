@@ -37,7 +37,7 @@ from numpyro_relax.distributions.simplex import (
     LogisticNormal,
     LogisticNormalSoftmax,
 )
-from numpyro_relax.distributions.util import tril_mahalanobis
+from numpyro_relax.distributions.util import tril_half_log_det, tril_mahalanobis
 
 __all__ = ["alr_gaussian_kl", "diag_plus_rank_one_kl"]
 
@@ -69,13 +69,10 @@ def tril_gaussian_kl(loc_p, tril_p, loc_q, tril_q) -> jax.Array:
     )
     mahalanobis = tril_mahalanobis(tril_q, jnp.asarray(loc_q) - loc_p)
 
-    def half_log_det(t):
-        return jnp.sum(jnp.log(jnp.abs(jnp.diagonal(t, axis1=-2, axis2=-1))), axis=-1)
-
     return (
         0.5 * (jnp.sum(m**2, axis=(-2, -1)) + mahalanobis - n)
-        + half_log_det(tril_q)
-        - half_log_det(tril_p)
+        + tril_half_log_det(tril_q)
+        - tril_half_log_det(tril_p)
     )
 
 

@@ -1,6 +1,7 @@
-r"""The Gaussian-based simplex family: IGR and the logistic-normal laws.
+r"""The Gaussian-based laws: IGR and the logistic-normal laws on the simplex, and their
+two-category case on the unit interval, :class:`LogitNormal` (the sigmoid of a Normal).
 
-All three distributions are logistic-normal laws: the additive log-ratio coordinates
+The three simplex distributions are logistic-normal laws: the additive log-ratio coordinates
 :math:`\operatorname{alr}(x)_k = \log(x_k/x_K)` of a sample are Gaussian. They differ in how the
 Gaussian is parameterised, and each exposes that Gaussian as :attr:`alr_loc` and
 :attr:`alr_covariance_matrix` (used by the exact KL divergences in
@@ -19,8 +20,6 @@ coordinates contributes :math:`-\sum_{k=1}^K \log x_k` (see
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from jax import lax, random
@@ -28,24 +27,29 @@ from jax.scipy.special import logsumexp
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
-from numpyro.distributions.distribution import Distribution
+from numpyro.distributions.continuous import Normal
+from numpyro.distributions.distribution import Distribution, TransformedDistribution
+from numpyro.distributions.transforms import SigmoidTransform
 from numpyro.distributions.util import validate_sample
 
 from numpyro_relax.distributions.transforms import additive_log_ratio, log_softmax_plus_plus
 from numpyro_relax.distributions.util import (
+    HALF_LOG_2PI,
     as_float_array,
     broadcast_batch,
     check_positive,
+    jit_ndtr,
+    jit_ndtri,
+    logit,
     safe_log,
     simplex_from_log,
+    tril_half_log_det,
     tril_mahalanobis,
     tril_matvec,
     validation_on,
 )
 
-__all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax"]
-
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+__all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax", "LogitNormal"]
 
 
 def _vector_shape(dist_name: str, min_size: int, **arrays: jax.Array) -> tuple[int, ...]:
@@ -76,8 +80,8 @@ def mvn_tril_log_prob(y: ArrayLike, loc: ArrayLike, scale_tril: ArrayLike) -> ja
     diff = jnp.asarray(y) - loc
     n = jnp.shape(diff)[-1]
     # the factor is not broadcast to the sample: draws share one solve per distinct factor
-    half_log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(scale_tril, axis1=-2, axis2=-1))), axis=-1)
-    return -0.5 * tril_mahalanobis(scale_tril, diff) - half_log_det - n * _HALF_LOG_2PI
+    half_log_det = tril_half_log_det(scale_tril)
+    return -0.5 * tril_mahalanobis(scale_tril, diff) - half_log_det - n * HALF_LOG_2PI
 
 
 def diag_plus_rank_one_log_prob(w: ArrayLike, scale: ArrayLike) -> jax.Array:
@@ -101,7 +105,7 @@ def diag_plus_rank_one_log_prob(w: ArrayLike, scale: ArrayLike) -> jax.Array:
     quad = jnp.sum(v * (w - w_bar) ** 2, axis=-1)
     log_det = -jnp.sum(log_v, axis=-1) + log_big_v
     n = jnp.shape(w)[-1] - 1
-    return -0.5 * quad - 0.5 * log_det - n * _HALF_LOG_2PI
+    return -0.5 * quad - 0.5 * log_det - n * HALF_LOG_2PI
 
 
 class InvertibleGaussian(Distribution):
@@ -205,7 +209,7 @@ class InvertibleGaussian(Distribution):
         log_x = _log_x(value, intermediates)
         tau = self.temperature[..., None]
         z = (additive_log_ratio(None, log_x) + jnp.log(self.delta)[..., None]) * tau
-        normal = -0.5 * ((z - self.loc) / self.scale) ** 2 - jnp.log(self.scale) - _HALF_LOG_2PI
+        normal = -0.5 * ((z - self.loc) / self.scale) ** 2 - jnp.log(self.scale) - HALF_LOG_2PI
         return jnp.sum(normal + jnp.log(tau), axis=-1) - jnp.sum(log_x, axis=-1)
 
     @property
@@ -399,3 +403,76 @@ def _(dist: LogisticNormal, loc=None, scale_tril=None):
 @vmap_over.register
 def _(dist: LogisticNormalSoftmax, loc=None, scale=None):
     return _default_vmap_over(dist, loc=loc, scale=scale)
+
+
+class LogitNormal(TransformedDistribution):
+    r"""Logit-normal distribution: the sigmoid of a Normal variable.
+
+    .. math::
+        x = \sigma(y), \quad y \sim \mathcal{N}(\mu, s^2), \qquad
+        p(x) = \frac{1}{s\,x(1-x)}\,\phi\!\left(\frac{\mathrm{logit}(x) - \mu}{s}\right).
+
+    A ``TransformedDistribution`` (Normal + ``SigmoidTransform``): samples carry the Normal
+    draw as an intermediate, so ``log_prob`` inside a NumPyro trace is exact where :math:`x`
+    rounds to 0 or 1. The median is :math:`\sigma(\mu)`; the mean, variance, mode and entropy
+    have no closed form.
+
+    :param loc: :math:`\mu`.
+    :param scale: :math:`s > 0`.
+
+    **References:**
+
+    1. *Logistic-normal distributions: some properties and uses*, J. Atchison, S. M. Shen
+       (Biometrika 67(2), 1980).
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    pytree_data_fields = ("loc", "scale")
+    reparametrized_params = ["loc", "scale"]
+    support = constraints.unit_interval
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ) -> None:
+        name = type(self).__name__
+        loc = as_float_array("loc", loc)
+        scale = check_positive(name, "scale", scale, validate=validation_on(self, validate_args))
+        batch_shape = broadcast_batch(name, loc=jnp.shape(loc), scale=jnp.shape(scale))
+        self.loc = jnp.broadcast_to(loc, batch_shape)
+        self.scale = jnp.broadcast_to(scale, batch_shape)
+        super().__init__(
+            Normal(self.loc, self.scale), SigmoidTransform(), validate_args=validate_args
+        )
+
+    @property
+    def median(self) -> jax.Array:
+        return jax.nn.sigmoid(self.loc)
+
+    def cdf(self, value: ArrayLike) -> jax.Array:
+        return jit_ndtr((logit(value) - self.loc) / self.scale)
+
+    def icdf(self, q: ArrayLike) -> jax.Array:
+        return jax.nn.sigmoid(self.loc + self.scale * jit_ndtri(q))
+
+    @property
+    def mean(self) -> jax.Array:
+        raise NotImplementedError("LogitNormal: the mean has no closed form.")
+
+    @property
+    def variance(self) -> jax.Array:
+        raise NotImplementedError("LogitNormal: the variance has no closed form.")
+
+    @property
+    def mode(self) -> jax.Array:
+        raise NotImplementedError("LogitNormal: the mode has no closed form.")
+
+    def entropy(self) -> jax.Array:
+        raise NotImplementedError("LogitNormal: the entropy has no closed form.")
+
+
+@vmap_over.register
+def _(dist: LogitNormal, loc=None, scale=None):
+    dist_axes = _default_vmap_over(dist, loc=loc, scale=scale)
+    dist_axes.transforms = None
+    dist_axes.base_dist = vmap_over(dist.base_dist, loc=loc, scale=scale)
+    return dist_axes

@@ -47,7 +47,7 @@ from numpyro.distributions import (
     MaskedDistribution,
 )
 
-from numpyro_relax.distributions.bernoulli import (
+from numpyro_relax.distributions.bits import (
     RelaxedBernoulliStraightThrough,
     StraightThroughBernoulli,
 )

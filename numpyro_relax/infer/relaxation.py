@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from numpyro_relax.distributions.bernoulli import bernoulli_log_pmf
+from numpyro_relax.distributions.util import bernoulli_log_pmf
 from numpyro_relax.infer.core import uniform as _uniform
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from conformance import Case, ConformanceSuite
 from jax import random
 from scipy import stats
 
-from numpyro_relax.distributions.bernoulli import (
+from numpyro_relax.distributions import (
     CorrelatedRelaxedBernoulli,
     GaussianRelaxedBernoulli,
     HardConcrete,
@@ -26,8 +26,8 @@ from numpyro_relax.distributions.bernoulli import (
     RelaxedBernoulliStraightThrough,
     StochasticTimesSmooth,
     StraightThroughBernoulli,
-    logistic_noise,
 )
+from numpyro_relax.distributions.util import logistic_noise
 
 LOGITS = jnp.array([0.3, -1.0, 2.0])
 PROBS = jnp.array([0.2, 0.7, 0.45])
@@ -381,7 +381,7 @@ def test_float32_stability(make):
 
 def test_elementwise_log_densities_against_scipy():
     """The two closed forms the binary log_probs are built from, in float32 at extreme logits."""
-    from numpyro_relax.distributions.bernoulli import bernoulli_log_pmf, log_sigmoid_both
+    from numpyro_relax.distributions.util import bernoulli_log_pmf, log_sigmoid_both
 
     x = np.array([-90.0, -30.0, -3.0, -1e-6, 0.0, 1e-6, 0.7, 30.0, 90.0], np.float32)
     np.testing.assert_allclose(

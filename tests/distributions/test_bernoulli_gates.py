@@ -19,7 +19,7 @@ from numpyro.infer import TraceMeanField_ELBO
 from scipy import integrate, special, stats
 
 import numpyro_relax.distributions.kl_bernoulli  # noqa: F401  (registers the KLs)
-from numpyro_relax.distributions.bernoulli import (
+from numpyro_relax.distributions import (
     CorrelatedRelaxedBernoulli,
     GaussianRelaxedBernoulli,
     HardConcrete,
