@@ -21,10 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import pytest
 from jax import random
 from numpyro.distributions import Distribution
 from numpyro.distributions.batch_util import vmap_over
+from numpyro.distributions.transforms import biject_to
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Case:
     make: Callable[..., Distribution]
     params: dict[str, Any]
     #: parameter name -> an invalid value that ``validate_args=True`` must reject with ValueError
+    #: (and that must construct with validation disabled, as in NumPyro)
     invalid: dict[str, Any] = field(default_factory=dict)
     #: parameters whose pathwise sample derivative is checked by finite differences
     fd_sample: tuple[str, ...] = ()
@@ -64,6 +67,10 @@ def _take(params: dict[str, Any], i: int) -> dict[str, Any]:
 
 
 KEY = random.PRNGKey(0)
+
+#: classes whose module another change is still editing (issue #13): a bare NotImplementedError
+#: from NumPyro's base is an expected failure there until that change lands; remove the entry then
+_PENDING_MOMENT_MESSAGES = {"GumbelSoftmaxTopK": "subset.py: mean/variance/entropy to explain"}
 
 
 class ConformanceSuite:
@@ -185,6 +192,51 @@ class ConformanceSuite:
         for name, bad in case.invalid.items():
             with pytest.raises(ValueError, match=name):
                 case.build(validate_args=True, **{name: bad})
+
+    def test_invalid_constructs_without_validation(self, case: Case):
+        # NumPyro's convention: parameter checks are validation; with it off anything constructs
+        for name, bad in case.invalid.items():
+            case.build(validate_args=False, **{name: bad})
+            with numpyro.validation_enabled(False):
+                case.build(**{name: bad})
+
+    # -- NumPyro's generic interface --------------------------------------------------------
+    def test_infer_shapes(self, case: Case):
+        d = case.build()
+        shapes = {k: jnp.shape(v) for k, v in _array_params(case.params).items()}
+        static = {k: v for k, v in case.params.items() if k not in shapes}
+        try:
+            inferred = type(d).infer_shapes(**shapes, **static)
+        except NotImplementedError:
+            # NumPyro's base raises it where the shapes need more than the argument shapes
+            return
+        assert inferred == (d.batch_shape, d.event_shape)
+
+    @pytest.mark.parametrize("name", ["mean", "variance", "entropy"])
+    def test_moments_implemented_or_explained(self, case: Case, name):
+        d = case.build()
+        try:
+            value = d.entropy() if name == "entropy" else getattr(d, name)
+        except NotImplementedError as e:
+            if not str(e) and type(d).__name__ in _PENDING_MOMENT_MESSAGES:
+                pytest.xfail(_PENDING_MOMENT_MESSAGES[type(d).__name__])
+            assert str(e), f"{type(d).__name__}.{name}: NotImplementedError must say why"
+            return
+        shape = d.batch_shape if name == "entropy" else d.batch_shape + d.event_shape
+        assert jnp.shape(value) == shape
+
+    def test_biject_to_support(self, case: Case):
+        d = case.build()
+        if d.support.is_discrete:
+            pytest.skip("a discrete support has no bijection (as in NumPyro)")
+        try:
+            t = biject_to(d.support)
+        except NotImplementedError as e:
+            assert str(e), f"biject_to({d.support!r}): NotImplementedError must say why"
+            return
+        shape = d.batch_shape + tuple(t.inverse_shape(d.event_shape))
+        x = t(random.normal(KEY, shape))
+        assert bool(jnp.all(d.support(x)))
 
     # -- derivatives ----------------------------------------------------------------------
     def test_finite_difference_sample(self, case: Case):

@@ -25,8 +25,10 @@ from numpyro_relax.distributions.util import (
     all_concrete,
     as_float_array,
     broadcast_batch,
+    categorical_entropy,
     check_positive,
     is_concrete,
+    no_closed_form,
     one_hot_argmax,
     safe_log,
     select_logits,
@@ -199,9 +201,7 @@ class OneHotCategorical(_OneHotLogits):
         return one_hot_argmax(self.logits)
 
     def entropy(self) -> jax.Array:
-        logp = jax.nn.log_softmax(self.logits, axis=-1)
-        # 0 log 0 = 0 for masked categories (-inf logits), with a zero gradient there
-        return -jnp.sum(jnp.exp(logp) * jnp.where(jnp.isneginf(logp), 0.0, logp), axis=-1)
+        return categorical_entropy(self.logits)
 
 
 class ExpRelaxedOneHotCategorical(_OneHotLogits):
@@ -256,6 +256,17 @@ class ExpRelaxedOneHotCategorical(_OneHotLogits):
     @validate_sample
     def log_prob(self, value: ArrayLike) -> jax.Array:
         return exp_concrete_log_density(value, self.logits, self.temperature)
+
+    @property
+    def mean(self) -> jax.Array:
+        raise no_closed_form(self, "mean", "the Concrete law has no closed form for it")
+
+    @property
+    def variance(self) -> jax.Array:
+        raise no_closed_form(self, "variance", "the Concrete law has no closed form for it")
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(self, "entropy", "the Concrete law has no closed form for it")
 
 
 class RelaxedOneHotCategorical(ExpRelaxedOneHotCategorical):
@@ -338,6 +349,10 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
     def variance(self) -> jax.Array:
         return self.probs * (1 - self.probs)
 
+    def entropy(self) -> jax.Array:
+        """Entropy of the categorical law of the forward value (``log_prob`` is its pmf)."""
+        return categorical_entropy(self.logits)
+
 
 class DecoupledStraightThroughGumbelSoftmax(_OneHotLogits):
     r"""Straight-through Gumbel-softmax with decoupled forward and backward temperatures.
@@ -414,6 +429,10 @@ class DecoupledStraightThroughGumbelSoftmax(_OneHotLogits):
     def variance(self) -> jax.Array:
         p = self.mean
         return p * (1 - p)
+
+    def entropy(self) -> jax.Array:
+        """Entropy of the categorical law of the forward value (``log_prob`` is its pmf)."""
+        return categorical_entropy(self.forward_logits)
 
 
 class GeneralizedGumbelSoftmax(_OneHotLogits):
@@ -520,6 +539,14 @@ class GeneralizedGumbelSoftmax(_OneHotLogits):
     @property
     def variance(self) -> jax.Array:
         return jnp.sum(self.probs * (self.values - self.mean[..., None]) ** 2, axis=-1)
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(
+            self,
+            "entropy",
+            "the relaxed law has no closed-form entropy, and `values` may repeat (the discrete "
+            "law's entropy is then not that of `probs`)",
+        )
 
     @classmethod
     def from_discrete(

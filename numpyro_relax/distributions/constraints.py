@@ -81,6 +81,17 @@ log_simplex = _LogSimplex()
 relaxed_k_hot = _RelaxedKHot
 
 
+@biject_to.register(_RelaxedKHot)
+def _transform_to_relaxed_k_hot(constraint: _RelaxedKHot) -> Any:
+    raise NotImplementedError(
+        f"{constraint!r} has no bijection from unconstrained space: the one distribution on it, "
+        "GumbelSoftmaxTopK, has a log_prob only at hard k-hot values (the pmf of the k-subset; "
+        "a relaxed value has no closed-form density), so a continuous guide mapped onto this "
+        "support could not be scored against it. Guide a k-subset site with a GumbelSoftmaxTopK "
+        "(TraceMeanField_ELBO with the registered discrete KL) or with TraceDiscrete_ELBO."
+    )
+
+
 @biject_to.register(type(log_simplex))
 def _transform_to_log_simplex(constraint):
     return ComposeTransform([StickBreakingTransform(), ExpTransform().inv])

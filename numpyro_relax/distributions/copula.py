@@ -24,17 +24,17 @@ from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.bits import LogitRelaxedBernoulli
-from numpyro_relax.distributions.constraints import correlation_matrix, is_correlation_matrix
+from numpyro_relax.distributions.constraints import correlation_matrix
 from numpyro_relax.distributions.util import (
     as_float_array,
     broadcast_batch,
     check_positive,
     clamp_probs,
-    is_concrete,
     jit_ndtri,
     log_ndtr_pm,
     log_sigmoid_both,
     logit,
+    no_closed_form,
     probs_to_logits,
     tril_half_log_det,
     tril_mahalanobis,
@@ -181,9 +181,8 @@ class CorrelatedRelaxedBernoulli(Distribution):
                 f"{name}: `correlation` must have shape batch_shape + ({dim}, {dim}) to match "
                 f"`probs` of shape {probs.shape}, got {correlation.shape}."
             )
-        if not validate and is_concrete(correlation):
-            # with validation on, NumPyro's corr_matrix check rejects it (naming `correlation`)
-            self._check_correlation(name, correlation)
+        # with validation on, the `correlation_matrix` constraint rejects a matrix that is not a
+        # correlation matrix (naming `correlation`); with it off, it constructs, as in NumPyro
         batch_shape = broadcast_batch(
             name,
             probs=probs.shape[:-1],
@@ -196,16 +195,6 @@ class CorrelatedRelaxedBernoulli(Distribution):
         self.correlation = correlation
         self.temperature = jnp.broadcast_to(temperature, batch_shape)
         super().__init__(batch_shape, (dim,), validate_args=validate_args)
-
-    @staticmethod
-    def _check_correlation(name: str, correlation: jax.Array) -> None:
-        with jax.ensure_compile_time_eval():
-            valid = bool(jnp.all(is_correlation_matrix(correlation)))
-        if not valid:
-            raise ValueError(
-                f"{name}: `correlation` must be a correlation matrix (symmetric, unit "
-                "diagonal, positive definite)."
-            )
 
     @lazy_property
     def logits(self) -> jax.Array:
@@ -242,11 +231,14 @@ class CorrelatedRelaxedBernoulli(Distribution):
 
     @property
     def mean(self) -> jax.Array:
-        raise NotImplementedError("CorrelatedRelaxedBernoulli: the mean has no closed form.")
+        raise no_closed_form(self, "mean")
 
     @property
     def variance(self) -> jax.Array:
-        raise NotImplementedError("CorrelatedRelaxedBernoulli: the variance has no closed form.")
+        raise no_closed_form(self, "variance")
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(self, "entropy", "the Gaussian-copula law has no closed form for it")
 
 
 class LogitCorrelatedRelaxedBernoulli(CorrelatedRelaxedBernoulli):

@@ -232,10 +232,11 @@ class HardConcrete(Distribution):
         temperature = check_positive(name, "temperature", temperature, validate=validate)
         limit_low = as_float_array("limit_low", limit_low)
         limit_high = as_float_array("limit_high", limit_high)
-        # always on: with limit_low >= 0 or limit_high <= 1 the atoms (and the law) degenerate
-        if all_concrete(limit_low < 0) is False:
+        # with limit_low >= 0 or limit_high <= 1 the atoms (and the law) degenerate; checked
+        # only with validation on, as NumPyro checks its arg_constraints
+        if validate and all_concrete(limit_low < 0) is False:
             raise ValueError(f"{name}: `limit_low` must be negative, got {limit_low}.")
-        if all_concrete(limit_high > 1) is False:
+        if validate and all_concrete(limit_high > 1) is False:
             raise ValueError(f"{name}: `limit_high` must exceed 1, got {limit_high}.")
         batch_shape = broadcast_batch(
             name,

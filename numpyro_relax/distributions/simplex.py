@@ -41,6 +41,7 @@ from numpyro_relax.distributions.util import (
     jit_ndtr,
     jit_ndtri,
     logit,
+    no_closed_form,
     safe_log,
     simplex_from_log,
     tril_half_log_det,
@@ -50,6 +51,10 @@ from numpyro_relax.distributions.util import (
 )
 
 __all__ = ["InvertibleGaussian", "LogisticNormal", "LogisticNormalSoftmax", "LogitNormal"]
+
+_NO_CLOSED_FORM = (
+    "a logistic-normal law has no closed form for it (a Gaussian expectation of a softmax)"
+)
 
 
 def _vector_shape(dist_name: str, min_size: int, **arrays: jax.Array) -> tuple[int, ...]:
@@ -228,6 +233,17 @@ class InvertibleGaussian(Distribution):
         s = self.alr_scale
         return s[..., :, None] * s[..., None, :] * jnp.eye(s.shape[-1], dtype=s.dtype)
 
+    @property
+    def mean(self) -> jax.Array:
+        raise no_closed_form(self, "mean", _NO_CLOSED_FORM)
+
+    @property
+    def variance(self) -> jax.Array:
+        raise no_closed_form(self, "variance", _NO_CLOSED_FORM)
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(self, "entropy", _NO_CLOSED_FORM)
+
 
 class LogisticNormal(Distribution):
     r"""Aitchison's logistic-normal law in additive-log-ratio coordinates.
@@ -310,6 +326,17 @@ class LogisticNormal(Distribution):
     def alr_covariance_matrix(self) -> jax.Array:
         return self.covariance_matrix
 
+    @property
+    def mean(self) -> jax.Array:
+        raise no_closed_form(self, "mean", _NO_CLOSED_FORM)
+
+    @property
+    def variance(self) -> jax.Array:
+        raise no_closed_form(self, "variance", _NO_CLOSED_FORM)
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(self, "entropy", _NO_CLOSED_FORM)
+
 
 class LogisticNormalSoftmax(Distribution):
     r"""Softmax of a ``K``-dimensional diagonal Normal, with its exact density on the simplex.
@@ -389,6 +416,17 @@ class LogisticNormalSoftmax(Distribution):
         diag = var[..., :-1, None] * jnp.eye(n, dtype=var.dtype)
         return diag + var[..., -1, None, None]
 
+    @property
+    def mean(self) -> jax.Array:
+        raise no_closed_form(self, "mean", _NO_CLOSED_FORM)
+
+    @property
+    def variance(self) -> jax.Array:
+        raise no_closed_form(self, "variance", _NO_CLOSED_FORM)
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(self, "entropy", _NO_CLOSED_FORM)
+
 
 @vmap_over.register
 def _(dist: InvertibleGaussian, loc=None, scale=None, temperature=None, delta=None):
@@ -441,7 +479,9 @@ class LogitNormal(TransformedDistribution):
         self.loc = jnp.broadcast_to(loc, batch_shape)
         self.scale = jnp.broadcast_to(scale, batch_shape)
         super().__init__(
-            Normal(self.loc, self.scale), SigmoidTransform(), validate_args=validate_args
+            Normal(self.loc, self.scale, validate_args=validate_args),
+            SigmoidTransform(),
+            validate_args=validate_args,
         )
 
     @property

@@ -157,31 +157,32 @@ def check_positive(
 ) -> jax.Array:
     """Check a positive parameter (a temperature, a scale) that is known now (not traced).
 
-    Always on: a concrete value that is not ``> 0`` is a ``ValueError`` (a zero temperature is a
-    bug). The comparison is made in NumPy, on the stored value: XLA flushes subnormal floats to
-    zero, so ``jnp`` would call a positive subnormal "not positive".
-
-    With ``validate`` (the distribution's ``validate_args``), the value must also be finite and
-    at least the smallest normal number of its dtype (``1.18e-38`` in float32): an infinite
-    temperature makes the density NaN, and XLA computes with a subnormal one as if it were 0.
+    Only with ``validate`` (the distribution's ``validate_args``, or NumPyro's global default),
+    as for every NumPyro distribution: with validation disabled, out-of-support parameters
+    construct. Then a concrete value must be ``> 0``, finite and at least the smallest normal
+    number of its dtype (``1.18e-38`` in float32): an infinite temperature makes the density NaN,
+    and XLA computes with a subnormal one as if it were 0. The comparison is made in NumPy, on
+    the stored value: XLA flushes subnormal floats to zero, so ``jnp`` would call a positive
+    subnormal "not positive".
     """
     value = as_float_array(name, value)
+    if not validate:
+        return value
     with jax.ensure_compile_time_eval():
         if not is_concrete(value):
             return value
         host = np.asarray(value)
     if not np.all(host > 0):
         raise ValueError(f"{dist_name}: `{name}` must be positive, got {value}.")
-    if validate:
-        if not np.all(np.isfinite(host)):
-            raise ValueError(f"{dist_name}: `{name}` must be finite, got {value}.")
-        tiny = float(np.finfo(host.dtype).tiny)
-        if not np.all(host >= tiny):
-            raise ValueError(
-                f"{dist_name}: `{name}` must be at least {tiny:.8g}, the smallest normal "
-                f"{host.dtype} number (XLA flushes subnormal numbers to zero, so it would "
-                f"compute with 0), got {value}."
-            )
+    if not np.all(np.isfinite(host)):
+        raise ValueError(f"{dist_name}: `{name}` must be finite, got {value}.")
+    tiny = float(np.finfo(host.dtype).tiny)
+    if not np.all(host >= tiny):
+        raise ValueError(
+            f"{dist_name}: `{name}` must be at least {tiny:.8g}, the smallest normal "
+            f"{host.dtype} number (XLA flushes subnormal numbers to zero, so it would "
+            f"compute with 0), got {value}."
+        )
     return value
 
 
@@ -213,6 +214,19 @@ def _log1mexp_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array
     value = log1mexp(x)
     slope = -jnp.exp(x - value)  # d/dx log(1 - e^x) = -e^x / (1 - e^x)
     return value, jnp.where(x < -finfo(x).tiny, slope, 0.0) * dx
+
+
+def no_closed_form(dist: Any, what: str, why: str = "it has no closed form") -> NotImplementedError:
+    """The ``NotImplementedError`` a distribution raises for a moment it cannot give, saying why
+    (NumPyro's base class raises one without a message)."""
+    return NotImplementedError(f"{type(dist).__name__}.{what}: {why}.")
+
+
+def categorical_entropy(logits: ArrayLike) -> jax.Array:
+    """Entropy of a categorical law from logits over the last axis; ``0 log 0 = 0`` for masked
+    categories (``-inf`` logits), with a zero gradient there."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * jnp.where(jnp.isneginf(logp), 0.0, logp), axis=-1)
 
 
 def one_hot_argmax(x: ArrayLike) -> jax.Array:
