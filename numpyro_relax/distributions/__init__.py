@@ -3,8 +3,17 @@
 One module per concept: ``categorical`` (one-hot), ``subset`` (k-hot), ``bits`` (straight-through
 and relaxed Bernoulli), ``gates`` (gates with atoms at 0 and 1), ``copula`` (correlated gates),
 ``simplex`` (the Gaussian-based laws, ``LogitNormal`` included), ``discrete_law``; the shared
-numerics in the private ``util``; ``constraints`` and ``transforms``; the KL registrations in the
-``kl*`` modules. ``bernoulli`` is the former binary module, kept as an alias.
+numerics in the private ``util``; ``constraints`` and ``transforms``. ``bernoulli`` is the former
+binary module, kept as an alias.
+
+Every KL divergence is registered (``kl_divergence.register``, concrete pairs only) in one of
+four modules, by the kind of pair, never beside a class: ``kl`` the exact KLs between one-hot
+(categorical) laws, straight-through forward laws included, and ``categorical_kl``; ``kl_bernoulli``
+the exact KLs of the binary family (Bernoulli and straight-through bits, STG gates,
+logit-normals); ``kl_relaxed`` the KL terms of a relaxed law that have no textbook closed form
+(a relaxed guide against the discrete prior it relaxes, hard concrete pairs); ``kl_simplex`` the
+exact KLs between the Gaussian-based simplex laws. All four are imported here for their side
+effect.
 """
 
 # The kl modules are imported for their side effect: they register the exact KL divergences.
