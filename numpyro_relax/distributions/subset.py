@@ -145,8 +145,9 @@ def _quadrature_range(log_a: jax.Array) -> tuple[jax.Array, jax.Array]:
     v/(e^v - 1)`, with :math:`x^* \in [1, 1 + k]`. Newton's method from :math:`x = 1` then
     increases monotonically to :math:`x^*` (quadratically near it). The ends start at
     :math:`w^* \mp \sqrt{2 \cdot 30}\,\sigma` with :math:`\sigma = (-f''(w^*))^{-1/2}` and take
-    Newton steps on :math:`f(w) = f(w^*) - 30`: for a concave function every step after the
-    first lands outside the level set, so the range can only be too wide, never cut mass off.
+    Newton steps on :math:`f(w) = f(w^*) - 30`: the tangent of a concave function lies above
+    it, so from inside the level set a step lands outside it, and from outside it moves inward
+    but stays outside; after the first step the range can only be too wide, never too narrow.
     """
     la = jnp.clip(log_a, -1e3, 1e3)  # a member of probability 0 gives -inf, not a NaN range
     num = la.shape[-1]
@@ -226,11 +227,13 @@ def _log_prob_integral(log_p_members: jax.Array, log_p_rest: jax.Array) -> jax.A
     peak narrows like :math:`1/\sqrt{k}`. The trapezoid rule with ``_QUAD_NODES`` (64) nodes
     on the range where :math:`f` is within 30 of its maximum (found per element by Newton's
     method, :func:`_quadrature_range`, without gradient: the value does not depend on the
-    grid) converges geometrically for such an integrand; against a float64 reference the
-    relative error of :math:`\log P(S)` is below ``1e-10`` for ``k`` up to 999 and log-odds up
-    to :math:`\pm 60`, so float32 results are exact to rounding. The nodes are visited one at
-    a time (value and derivative), so memory is a few times ``batch * k``; cost
-    ``O(batch * 64 * k)``, independent of the logits.
+    grid) converges geometrically for such a smooth, fast-decaying integrand. Measured in
+    float64: against the exact :math:`1/\binom{K}{k}` (equal logits, ``K`` up to 1000) to
+    ``1e-14``; against an independent fine-grid float64 quadrature at random logits (log-odds
+    up to :math:`\pm 60`, ``k`` up to 999) to ``1e-11`` relative, that reference's own
+    precision; the same with 48 nodes. The quadrature error is therefore far below float32
+    rounding. The nodes are visited one at a time (value and derivative), so memory is a few
+    times ``batch * k``; cost ``O(batch * 64 * k)``, independent of the logits.
     """
     log_a = log_p_members - log_p_rest[..., None]
     lo, hi = jax.tree.map(lax.stop_gradient, _quadrature_range(log_a))
@@ -278,7 +281,8 @@ class GumbelSoftmaxTopK(_OneHotLogits):
     :math:`\tau \to 0` (at high temperature an entry can exceed 1, so the support is declared
     as that scaled simplex). ``hard=True`` returns the exact k-hot forward value with the gradient of
     :math:`x` (straight-through). The k steps run as a rolled ``lax.scan`` (unrolled for
-    ``k <= 8``), so compile time and memory do not grow with ``k``.
+    ``k <= 8``), so compile time and the forward pass's memory do not grow with ``k`` (its
+    reverse-mode gradient keeps each step's state: ``k * batch * K`` floats).
 
     ``log_prob`` of a k-hot value is the exact probability of that *unordered* subset,
 
@@ -290,10 +294,13 @@ class GumbelSoftmaxTopK(_OneHotLogits):
     Kool et al. (2020) above that: after :math:`u = \exp(-e^w)` the integrand is log-concave in
     :math:`w` with a peak of width about :math:`1/\sqrt{k}`, and a 64-node trapezoid rule on
     the range where it is within :math:`e^{-30}` of its peak (located per element by Newton's
-    method) has a relative error below ``1e-10`` in float64 for ``k`` up to 999 and log-odds up
-    to :math:`\pm 60`: float32 results are exact up to float32 rounding of the logits and of the
-    sums (for equal logits, :math:`\log \binom{K}{k}^{-1}` to about ``1e-6`` relative at
-    ``K = 1000``). Cost and memory are ``O(batch * 64 * k)``. The relaxed values have no
+    method) leaves a quadrature error far below float32 rounding (in float64, ``1e-14`` against
+    the exact :math:`1/\binom{K}{k}` up to ``K = 1000``, and ``1e-11`` relative against a
+    fine-grid reference at log-odds up to :math:`\pm 60`). What remains in float32 is the
+    rounding of the logits and of the sums: the tests bound the error of :math:`\log P(S)` by
+    16 ulps of :math:`|\log P(S)| + \log K` (for equal logits at ``K = 1000`` it is
+    ``4e-5`` of ``689`` at ``k = 500``, ``1.5e-6`` of ``6.9`` at ``k = 999``). Cost and memory
+    are ``O(batch * 64 * k)`` and ``O(batch * k)``. The relaxed values have no
     closed-form density: ``log_prob`` raises a ``ValueError`` for a value that is not k-hot
     (``nan`` under ``jit``) rather than return a wrong number.
 
