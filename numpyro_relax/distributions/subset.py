@@ -18,7 +18,12 @@ from numpyro.distributions.util import lazy_property, validate_sample
 
 from numpyro_relax.distributions.categorical import _OneHotLogits
 from numpyro_relax.distributions.constraints import relaxed_k_hot
-from numpyro_relax.distributions.util import all_concrete, log1mexp, straight_through
+from numpyro_relax.distributions.util import (
+    all_concrete,
+    log1mexp,
+    no_closed_form,
+    straight_through,
+)
 
 __all__ = ["GumbelSoftmaxTopK", "subset_log_prob"]
 
@@ -398,7 +403,23 @@ class GumbelSoftmaxTopK(_OneHotLogits):
             return self.probs
         if self.k == self.event_shape[-1]:
             return jnp.ones_like(self.probs)
-        raise NotImplementedError
+        raise no_closed_form(
+            self,
+            "mean",
+            "the inclusion probabilities of a Gumbel top-k subset are a sum over "
+            "orderings, with no closed form for 1 < k < K",
+        )
+
+    @property
+    def variance(self) -> jax.Array:
+        raise no_closed_form(
+            self, "variance", "it needs the inclusion probabilities, which have no closed form"
+        )
+
+    def entropy(self) -> jax.Array:
+        raise no_closed_form(
+            self, "entropy", "the subset law's entropy is a sum over all C(K, k) subsets"
+        )
 
 
 @vmap_over.register
