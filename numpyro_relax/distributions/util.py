@@ -17,6 +17,7 @@ from jax import lax, random
 from jax.scipy import special
 from jax.typing import ArrayLike
 from numpyro.distributions.batch_util import _default_vmap_over
+from numpyro.distributions.util import clamp_probs as clamp_probs  # NumPyro's own: (tiny, 1 - eps)
 
 
 def is_concrete(x: Any) -> bool:
@@ -50,12 +51,6 @@ def finfo(x: ArrayLike) -> jnp.finfo:
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     return jnp.finfo(dtype)
-
-
-def clamp_probs(probs: ArrayLike) -> jax.Array:
-    """Clip probabilities into ``(tiny, 1 - eps)`` so that their logs stay finite."""
-    info = finfo(probs)
-    return jnp.clip(probs, info.tiny, 1.0 - info.eps)
 
 
 def safe_log(x: ArrayLike) -> jax.Array:
