@@ -330,7 +330,7 @@ def save_figures(args, model, guide, params, results, x_test, image_shape, key):
     leaves = results["grad_variance_per_layer"]
     ax2.barh(range(len(leaves)), list(leaves.values()))
     ax2.set_yticks(range(len(leaves)), list(leaves), fontsize=7)
-    ax2.set(xscale="log", xlabel="summed variance over 16 keys", title="gradient of the loss")
+    ax2.set(xscale="log", xlabel="summed over the layer, 16 keys", title="ELBO gradient variance")
     save(fig, "diagnostics.png")
     return saved
 
