@@ -60,7 +60,6 @@ from jax.example_libraries import stax
 from jax.scipy.special import logsumexp
 from numpyro import handlers
 from numpyro.distributions.kl import kl_divergence
-from numpyro.handlers import seed
 from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.util import get_importance_trace
 from numpyro.optim import optax_to_numpyro
@@ -243,7 +242,8 @@ def train(args, svi, x_train, key):
             losses.append(np.asarray(chunk_losses))  # the one host sync per chunk
             done += n
             bar.update(n)
-            bar.set_postfix(elbo=f"{-losses[-1].mean():.2f}", t=f"{temperature(done):.3f}")
+            t = f"{temperature(done):.3f}" if args.annealed else "-"
+            bar.set_postfix(elbo=f"{-losses[-1].mean():.2f}", temperature=t)
     seconds = time.perf_counter() - t0
     return svi.get_params(state), np.concatenate(losses), seconds, compile_seconds
 
@@ -253,7 +253,7 @@ def evaluate(args, model, guide, params, x_test, key):
     ``--iwae-samples`` log weights :math:`\\log p(x, z_s) - \\log q(z_s | x)`, z_s ~ q."""
 
     def one_sample(x, key):
-        m, g = get_importance_trace(model, seed(guide, key), (x,), {}, params)  # model, guide
+        m, g = get_importance_trace(model, handlers.seed(guide, key), (x,), {}, params)
         log_lik, log_ratio = m["x"]["log_prob"], m["z"]["log_prob"] - g["z"]["log_prob"]
         return log_lik - kl_divergence(g["z"]["fn"], m["z"]["fn"]), log_lik + log_ratio
 
