@@ -14,6 +14,7 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from conformance import Case, ConformanceSuite
+from conftest import needs_numpyro_0_22
 from jax import random
 from scipy import stats
 
@@ -156,6 +157,7 @@ def test_exactly_one_of_probs_logits(make):
 
 @pytest.mark.parametrize("cls", [RelaxedBernoulliStraightThrough, LogitRelaxedBernoulli])
 @pytest.mark.parametrize("temperature", [0.0, -1.0])
+@needs_numpyro_0_22
 def test_non_positive_temperature(cls, temperature):
     with pytest.raises(ValueError, match="temperature"):
         cls(temperature, logits=LOGITS)
@@ -420,6 +422,7 @@ INF_LOGITS = jnp.array([-jnp.inf, jnp.inf, 0.3, -2.0])
     ],
     ids=["straight_through", "relaxed_straight_through"],
 )
+@needs_numpyro_0_22
 def test_infinite_logits_are_finite_like_numpyro_bernoulli(make):
     """+-inf logits (certain outcomes, validation off): log_prob, samples, moments, entropy and
     the KLs are NumPyro's BernoulliLogits values, finite where it is; gradients w.r.t. the finite

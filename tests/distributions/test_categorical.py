@@ -8,6 +8,7 @@ import numpyro.distributions as dist
 import optax
 import pytest
 from conformance import Case, ConformanceSuite
+from conftest import needs_numpyro_0_22
 from jax import random
 from numpyro.distributions.kl import kl_divergence
 from numpyro.infer import SVI, Trace_ELBO
@@ -568,6 +569,7 @@ def test_masked_categories_are_finite_like_numpyro_categorical(name):
         assert np.all(np.asarray(grad)[MASK] == 0)
 
 
+@needs_numpyro_0_22
 def test_generalized_from_discrete_with_zero_probability_support_points():
     """Support points of probability 0 in every batch element are dropped (validation on or
     off); one that has probability 0 in some batch elements only is kept with a -inf logit,
