@@ -227,7 +227,8 @@ class TraceDiscrete_ELBO(ELBO):
     - pathwise, **biased**, for ``Bernoulli`` and one-hot sites (the model differentiates the
       value): ``"st"`` (straight-through: :math:`\partial b/\partial p = 1` for bits, the
       softmax probabilities for one-hot), ``"st-gumbel"`` (``temperature``), ``"decoupled-st"``
-      (``temperature_forward``, ``temperature_backward``). An integer ``Categorical`` site with
+      (``temperature_forward``, ``temperature_backward``), ``"reinmax"``, ``"gst"``,
+      ``"gumbel-rao"`` (:mod:`numpyro_relax.infer.pathwise`). An integer ``Categorical`` site with
       one of them is a ``ValueError`` naming the site;
     - score function, **unbiased**, for any discrete site: ``"loo"`` (leave-one-out baselines on
       Rao-Blackwellised costs: each site is weighted by the ELBO terms it influences, found by
